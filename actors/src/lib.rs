@@ -1,0 +1,20 @@
+//! switchboard-actors: the engine of Switchboard. Every actor, the routing
+//! policy, the messages, and the `Persistence` trait through which actors reach
+//! the database. This crate knows nothing of HTTP or SQL: the server crate
+//! implements `Persistence` with Diesel and turns HTTP requests into messages.
+//!
+//! Map:
+//! - `instrument` — the one helper every actor kind uses to report messages
+//!   handled, mailbox depth and handler latency (Prometheus via `metrics`,
+//!   and readable in-process for the monitoring endpoints).
+//! - `persistence` — `Persistence`, the `Change`s actors ask it to commit, and
+//!   its error. A change is acknowledged only after its transaction committed.
+//!
+//! Later parts add `routing/` (the pure policy and its per-domain indexes) and
+//! one file per actor: `supervisor`, `expert`, `escalation`, `tenant`, `webhook`.
+
+pub mod instrument;
+pub mod persistence;
+
+pub use instrument::{ActorKind, ActorStats, HandlerTimer};
+pub use persistence::{Change, EventRecord, PersistError, Persistence};

@@ -1,0 +1,310 @@
+//! `switchboard-load`: drives a running Switchboard server over real HTTP
+//! with closed-loop workers and prints throughput and latency figures.
+//!
+//! Figures are only comparable within one run on one machine, so each
+//! scenario's throughput is also given as a ratio to `ceiling` (`GET
+//! /healthz`) measured in the same run: `switchboard-load all`.
+//!
+//! `--url` must point at your own server. The tool sends nothing anywhere
+//! else, and every run is bounded (by `--duration` or `--requests`) and
+//! stops by itself; still, it is built to saturate what it is pointed at.
+//!
+//! Adding a scenario: see `src/scenarios/mod.rs` — a new file with a type
+//! implementing `Scenario`, plus one variant, one match arm and one list
+//! entry there. The CLI, runner and report need no change.
+//!
+//! Exit codes: 0 when the run completed (errors the server returned are
+//! figures, not failures), 1 when it could not run, 2 on bad flags, 130
+//! when interrupted with Ctrl-C (what was measured so far is still printed).
+
+mod report;
+mod runner;
+mod scenarios;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use reqwest::{Client, Url};
+use tokio::sync::watch;
+
+use report::Summary;
+use runner::{Interrupt, Limit, RunConfig};
+use scenarios::{Env, ScenarioCmd};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Load tester for a running Switchboard server (point --url at your own server)")]
+struct Cli {
+    /// Base URL of the server under test; nothing else is ever contacted
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_parser = parse_base_url)]
+    url: String,
+
+    /// Operations in flight at once (one worker each)
+    #[arg(short, long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    concurrency: u32,
+
+    /// How long to measure, e.g. 500ms, 10s, 2m
+    #[arg(short, long, default_value = "10s", value_parser = parse_positive_duration)]
+    duration: Duration,
+
+    /// Total operations to measure; takes precedence over --duration
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+
+    /// Unmeasured run before each scenario, e.g. 0s, 1s
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+
+    /// Per-request timeout, e.g. 30s
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
+    timeout: Duration,
+
+    /// Print the summary as one JSON object on stdout instead of tables
+    #[arg(long)]
+    json: bool,
+
+    /// Do not draw the progress bar (it is never drawn when stderr is not a terminal)
+    #[arg(long)]
+    no_progress: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    #[command(flatten)]
+    One(ScenarioCmd),
+    /// Every scenario in turn, each also shown as a ratio to the ceiling
+    All,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (expected e.g. 250ms, 30s, 5m, 1h)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// Plain HTTP only: this build has no TLS, and a load test belongs next to
+/// the server anyway.
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let url = Url::parse(s).map_err(|e| format!("{e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!("scheme {} not supported, use http://", url.scheme()));
+    }
+    if url.host().is_none() {
+        return Err("no host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("no query or fragment, please: paths are appended to it".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// `reqwest` puts the useful part ("Connection refused") deep in the source
+/// chain; the top level only says a request failed.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// How long the pre-flight `GET /healthz` may take: a healthy server answers
+/// at once, and a person is waiting.
+const REACHABLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The innermost cause, which names the actual problem ("Connection
+/// refused"); the outer layers repeat the URL the caller already shows.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+async fn check_reachable(env: &Env) -> Result<(), String> {
+    let url = env.url("/healthz").map_err(|e| e.to_string())?;
+    let resp = env.client.get(url).timeout(REACHABLE_TIMEOUT).send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("no answer to GET /healthz within {}", humantime::format_duration(REACHABLE_TIMEOUT))
+        } else if e.is_connect() {
+            format!("cannot connect: {}", root_cause(&e))
+        } else {
+            error_chain(&e)
+        }
+    })?;
+    if resp.status() == reqwest::StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("GET /healthz answered {}", resp.status()))
+    }
+}
+
+async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String)> {
+    let fail = |msg: String| (Summary::default(), msg);
+    let concurrency = cli.concurrency as usize;
+    let client = Client::builder()
+        // Idle connections beyond this are closed, and every closed one is a
+        // reconnect in the middle of the measurement.
+        .pool_max_idle_per_host(concurrency)
+        .timeout(cli.timeout)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| fail(format!("cannot build HTTP client: {}", error_chain(&e))))?;
+    let env = Arc::new(Env { client, base_url: cli.url.clone() });
+
+    check_reachable(&env).await.map_err(|e| fail(format!("server at {} not reachable: {e}", cli.url)))?;
+
+    let cfg = RunConfig {
+        concurrency,
+        limit: cli.requests.map_or(Limit::Duration(cli.duration), Limit::Count),
+        warmup: cli.warmup,
+        progress: !cli.no_progress,
+    };
+    let plan = match cli.command {
+        Command::One(cmd) => vec![cmd],
+        Command::All => ScenarioCmd::all(),
+    };
+
+    let mut summary = Summary::default();
+    for cmd in plan {
+        if *interrupt.borrow() {
+            break;
+        }
+        let report = match cmd.run(&env, &cfg, &interrupt).await {
+            Ok(r) => r,
+            Err(e) => return Err((summary, format!("{cmd:?}: {e:#}"))),
+        };
+        summary.scenarios.push(report);
+    }
+    Ok(summary)
+}
+
+fn print(summary: &Summary, json: bool) {
+    if summary.scenarios.is_empty() {
+        return;
+    }
+    if json {
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.render_table());
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+
+    runtime.block_on(async move {
+        let (interrupt_tx, interrupt_rx) = watch::channel(false);
+        let interrupt_tx = Arc::new(interrupt_tx);
+        let on_ctrl_c = Arc::clone(&interrupt_tx);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = on_ctrl_c.send(true);
+            }
+        });
+
+        let result = run(cli, interrupt_rx.clone()).await;
+        let interrupted = *interrupt_rx.borrow();
+        // Held until here so the receivers never see a closed channel mid-run.
+        drop(interrupt_tx);
+        match result {
+            Ok(summary) => {
+                print(&summary, json);
+                if interrupted {
+                    eprintln!("interrupted: figures cover only what ran before Ctrl-C");
+                    ExitCode::from(130)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err((partial, msg)) => {
+                print(&partial, json);
+                eprintln!("{msg}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_common_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").is_err(), "a unit is required");
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_positive_duration("0s").is_err());
+    }
+
+    #[test]
+    fn base_url_is_normalised_and_checked() {
+        assert_eq!(parse_base_url("http://127.0.0.1:8080/"), Ok("http://127.0.0.1:8080".into()));
+        assert_eq!(parse_base_url("http://localhost:8080/sb/"), Ok("http://localhost:8080/sb".into()));
+        assert!(parse_base_url("https://127.0.0.1").is_err());
+        assert!(parse_base_url("127.0.0.1:8080").is_err());
+        assert!(parse_base_url("http://127.0.0.1/?x=1").is_err());
+    }
+
+    #[test]
+    fn requests_take_precedence_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "switchboard-load",
+            "-c",
+            "8",
+            "-d",
+            "3s",
+            "-n",
+            "100",
+            "--json",
+            "ceiling",
+        ])
+        .expect("valid flags");
+        assert_eq!(cli.concurrency, 8);
+        assert_eq!(cli.requests, Some(100));
+        assert!(matches!(cli.command, Command::One(ScenarioCmd::Ceiling)));
+
+        let all = Cli::try_parse_from(["switchboard-load", "all"]).expect("valid flags");
+        assert!(matches!(all.command, Command::All));
+        assert_eq!(all.url, "http://127.0.0.1:8080");
+        assert_eq!(all.duration, Duration::from_secs(10));
+
+        assert!(Cli::try_parse_from(["switchboard-load", "-c", "0", "ceiling"]).is_err());
+        assert!(Cli::try_parse_from(["switchboard-load", "nope"]).is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,481 @@
+//! Tallies, their merge, and how results are shown (table or JSON).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::scenarios::{OpError, OpResult, TransportKind, CEILING};
+
+/// 3 significant figures: latencies are exact below ~2 ms and within 0.1%
+/// above, which is finer than anything the report prints.
+const SIGFIG: u8 = 3;
+
+fn new_histogram() -> Histogram<u64> {
+    // `new` auto-resizes, so no recorded value can be out of range.
+    Histogram::new(SIGFIG).expect("3 significant figures is within hdrhistogram's 0..=5")
+}
+
+/// What one worker saw. Each worker owns one, so the hot path takes no lock;
+/// they are merged once the run is over.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Latency in microseconds of successful operations only, so fast
+    /// failures (connection refused, 503) cannot flatter the figures.
+    pub hist: Histogram<u64>,
+    pub ops: u64,
+    pub ok: u64,
+    pub by_status: BTreeMap<u16, u64>,
+    pub by_kind: BTreeMap<TransportKind, u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally { hist: new_histogram(), ops: 0, ok: 0, by_status: BTreeMap::new(), by_kind: BTreeMap::new() }
+    }
+}
+
+impl Tally {
+    pub fn record(&mut self, result: OpResult, latency: Duration) {
+        self.ops += 1;
+        match result {
+            Ok(_) => {
+                self.ok += 1;
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                // Not `saturating_record`: that clamps to the current top
+                // instead of growing the histogram.
+                if self.hist.record(micros).is_err() {
+                    // Only when growing fails (values near u64::MAX µs).
+                    self.hist.saturating_record(micros);
+                }
+            }
+            Err(OpError::Status(s)) => *self.by_status.entry(s).or_default() += 1,
+            Err(OpError::Transport(k)) => *self.by_kind.entry(k).or_default() += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: &Tally) -> anyhow::Result<()> {
+        self.hist.add(&other.hist).map_err(|e| anyhow::anyhow!("merging latency histograms: {e:?}"))?;
+        self.ops += other.ops;
+        self.ok += other.ok;
+        for (s, n) in &other.by_status {
+            *self.by_status.entry(*s).or_default() += n;
+        }
+        for (k, n) in &other.by_kind {
+            *self.by_kind.entry(*k).or_default() += n;
+        }
+        Ok(())
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.ops - self.ok
+    }
+}
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latency {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    /// `None` when nothing succeeded: an empty histogram's zeros would read
+    /// as "instant", which is the opposite of the truth.
+    pub fn from_micros(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Latency {
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
+
+    fn rounded(self) -> Latency {
+        let r = |x| round_to(x, 3);
+        Latency {
+            min: r(self.min),
+            mean: r(self.mean),
+            p50: r(self.p50),
+            p90: r(self.p90),
+            p99: r(self.p99),
+            p999: r(self.p999),
+            max: r(self.max),
+        }
+    }
+}
+
+/// One scenario's measured phase.
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub tally: Tally,
+    pub elapsed: Duration,
+}
+
+impl ScenarioReport {
+    /// Successful operations per second.
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.tally.ok as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    pub fn latency(&self) -> Option<Latency> {
+        Latency::from_micros(&self.tally.hist)
+    }
+}
+
+/// `None` when there is nothing to compare with: no ceiling in this run, or
+/// a ceiling that managed nothing.
+pub fn ratio(throughput: f64, ceiling: Option<f64>) -> Option<f64> {
+    match ceiling {
+        Some(c) if c > 0.0 => Some(throughput / c),
+        _ => None,
+    }
+}
+
+/// Everything one invocation measured.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+impl Summary {
+    /// Only a ceiling measured in this same run counts: one from another
+    /// run, machine or build would make the ratio meaningless.
+    pub fn ceiling_throughput(&self) -> Option<f64> {
+        self.scenarios.iter().find(|s| s.name == CEILING).map(ScenarioReport::throughput)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let ceiling = self.ceiling_throughput();
+        let scenarios = self
+            .scenarios
+            .iter()
+            .map(|s| JsonScenario {
+                name: &s.name,
+                ops: s.tally.ops,
+                ok: s.tally.ok,
+                errors: JsonErrors { by_status: &s.tally.by_status, by_kind: &s.tally.by_kind },
+                elapsed_s: round_to(s.elapsed.as_secs_f64(), 3),
+                throughput: round_to(s.throughput(), 2),
+                latency_ms: s.latency().map(Latency::rounded),
+                ratio_to_ceiling: ratio(s.throughput(), ceiling).map(|r| round_to(r, 4)),
+            })
+            .collect();
+        let summary = JsonSummary { scenarios, ceiling_throughput: ceiling.map(|c| round_to(c, 2)) };
+        // Every field is a plain number, string or string-keyed map.
+        serde_json::to_value(summary).expect("summary serialises to JSON")
+    }
+
+    /// Two aligned tables (throughput, then latency) and an error breakdown.
+    pub fn render_table(&self) -> String {
+        let ceiling = self.ceiling_throughput();
+        let mut out = String::new();
+
+        let rows: Vec<Vec<String>> = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    thousands(s.tally.ops),
+                    thousands(s.tally.ok),
+                    thousands(s.tally.errors()),
+                    format!("{:.2}", s.elapsed.as_secs_f64()),
+                    two_decimals_grouped(s.throughput()),
+                    ratio(s.throughput(), ceiling).map_or_else(|| "-".to_string(), |r| format!("{r:.2}x")),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["scenario", "ops", "ok", "errors", "elapsed s", "ok/s", "vs ceiling"], &rows));
+        out.push('\n');
+
+        let rows: Vec<Vec<String>> = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut row = vec![s.name.clone()];
+                match s.latency() {
+                    Some(l) => row.extend(
+                        [l.min, l.mean, l.p50, l.p90, l.p99, l.p999, l.max].iter().map(|v| format!("{v:.2}")),
+                    ),
+                    None => row.extend(std::iter::repeat_n("-".to_string(), 7)),
+                }
+                row
+            })
+            .collect();
+        out.push_str(&table(&["latency ms", "min", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows));
+
+        let failing: Vec<&ScenarioReport> = self.scenarios.iter().filter(|s| s.tally.errors() > 0).collect();
+        if !failing.is_empty() {
+            out.push_str("\nerrors\n");
+            let width = failing.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            for s in failing {
+                let _ = writeln!(out, "  {:<width$}  {}", s.name, error_breakdown(&s.tally));
+            }
+        }
+        out
+    }
+}
+
+/// `503: 12, timeout: 1`, statuses first since they are the server's word.
+pub fn error_breakdown(t: &Tally) -> String {
+    t.by_status
+        .iter()
+        .map(|(s, n)| format!("{s}: {n}"))
+        .chain(t.by_kind.iter().map(|(k, n)| format!("{}: {n}", k.as_str())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    scenarios: Vec<JsonScenario<'a>>,
+    ceiling_throughput: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct JsonScenario<'a> {
+    name: &'a str,
+    ops: u64,
+    ok: u64,
+    errors: JsonErrors<'a>,
+    elapsed_s: f64,
+    throughput: f64,
+    latency_ms: Option<Latency>,
+    ratio_to_ceiling: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct JsonErrors<'a> {
+    // serde_json writes integer and unit-variant keys as strings: {"503": 12}.
+    by_status: &'a BTreeMap<u16, u64>,
+    by_kind: &'a BTreeMap<TransportKind, u64>,
+}
+
+fn round_to(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+/// `12345.678` → `12,345.68`.
+fn two_decimals_grouped(x: f64) -> String {
+    let cents = (x.max(0.0) * 100.0).round() as u64;
+    format!("{}.{:02}", thousands(cents / 100), cents % 100)
+}
+
+/// `1234567` → `1,234,567`: counts in the hundreds of thousands are hard to
+/// read at a glance otherwise.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// First column left-aligned (names), the rest right-aligned (numbers).
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i == 0 {
+                let _ = write!(s, "{cell:<w$}");
+            } else {
+                let _ = write!(s, "  {cell:>w$}");
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(&mut headers.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, ok: u64, secs: u64) -> ScenarioReport {
+        let mut tally = Tally::default();
+        for _ in 0..ok {
+            tally.record(Ok(200), Duration::from_micros(1500));
+        }
+        ScenarioReport { name: name.into(), tally, elapsed: Duration::from_secs(secs) }
+    }
+
+    #[test]
+    fn merged_histograms_give_the_percentiles_of_the_union() {
+        // 1..=1000 µs split unevenly between two workers.
+        let mut a = Tally::default();
+        let mut b = Tally::default();
+        for us in 1..=1000u64 {
+            let t = if us % 3 == 0 { &mut a } else { &mut b };
+            t.record(Ok(200), Duration::from_micros(us));
+        }
+        let mut merged = Tally::default();
+        merged.merge(&a).expect("merge a");
+        merged.merge(&b).expect("merge b");
+        assert_eq!(merged.ops, 1000);
+        assert_eq!(merged.ok, 1000);
+
+        // Values below 2048 are exact at 3 significant figures.
+        let l = Latency::from_micros(&merged.hist).expect("not empty");
+        assert_eq!(l.min, 0.001);
+        assert_eq!(l.p50, 0.5);
+        assert_eq!(l.p90, 0.9);
+        assert_eq!(l.p99, 0.99);
+        assert_eq!(l.p999, 0.999);
+        assert_eq!(l.max, 1.0);
+        assert!((l.mean - 0.5005).abs() < 1e-9, "mean {}", l.mean);
+    }
+
+    #[test]
+    fn large_latencies_stay_within_three_significant_figures() {
+        let mut t = Tally::default();
+        t.record(Ok(200), Duration::from_millis(12_345));
+        let l = Latency::from_micros(&t.hist).expect("not empty");
+        assert!((l.max - 12_345.0).abs() / 12_345.0 < 0.001, "max {}", l.max);
+
+        // Merging into a fresh (small) histogram must grow it too.
+        let mut merged = Tally::default();
+        merged.merge(&t).expect("merge");
+        let m = Latency::from_micros(&merged.hist).expect("not empty");
+        assert_eq!(m.max, l.max);
+    }
+
+    #[test]
+    fn errors_are_grouped_by_status_and_kind_and_merge() {
+        let mut a = Tally::default();
+        a.record(Err(OpError::Status(503)), Duration::from_millis(1));
+        a.record(Err(OpError::Status(503)), Duration::from_millis(1));
+        a.record(Err(OpError::Status(429)), Duration::from_millis(1));
+        a.record(Ok(200), Duration::from_millis(1));
+        let mut b = Tally::default();
+        b.record(Err(OpError::Status(503)), Duration::from_millis(1));
+        b.record(Err(OpError::Transport(TransportKind::Timeout)), Duration::from_secs(30));
+        a.merge(&b).expect("merge");
+
+        assert_eq!(a.ops, 6);
+        assert_eq!(a.ok, 1);
+        assert_eq!(a.errors(), 5);
+        assert_eq!(a.by_status, BTreeMap::from([(429, 1), (503, 3)]));
+        assert_eq!(a.by_kind, BTreeMap::from([(TransportKind::Timeout, 1)]));
+        // Failed operations stay out of the latency figures.
+        assert_eq!(a.hist.len(), 1);
+        assert_eq!(error_breakdown(&a), "429: 1, 503: 3, timeout: 1");
+    }
+
+    #[test]
+    fn ratio_is_to_the_ceiling_of_the_same_run() {
+        assert_eq!(ratio(500.0, Some(1000.0)), Some(0.5));
+        assert_eq!(ratio(500.0, None), None);
+        assert_eq!(ratio(500.0, Some(0.0)), None);
+
+        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), report("create", 250, 1)] };
+        assert_eq!(summary.ceiling_throughput(), Some(1000.0));
+        let without = Summary { scenarios: vec![report("create", 250, 1)] };
+        assert_eq!(without.ceiling_throughput(), None);
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let mut s = report("ceiling", 3, 2);
+        s.tally.record(Err(OpError::Status(503)), Duration::from_millis(1));
+        s.tally.record(Err(OpError::Transport(TransportKind::Connect)), Duration::from_millis(1));
+        let v = Summary { scenarios: vec![s] }.to_json();
+
+        assert_eq!(v["ceiling_throughput"], 1.5);
+        let sc = &v["scenarios"][0];
+        assert_eq!(sc["name"], "ceiling");
+        assert_eq!(sc["ops"], 5);
+        assert_eq!(sc["ok"], 3);
+        assert_eq!(sc["errors"]["by_status"]["503"], 1);
+        assert_eq!(sc["errors"]["by_kind"]["connect"], 1);
+        assert_eq!(sc["elapsed_s"], 2.0);
+        assert_eq!(sc["throughput"], 1.5);
+        assert_eq!(sc["ratio_to_ceiling"], 1.0);
+        let lat = sc["latency_ms"].as_object().expect("latency object");
+        // Key order depends on serde_json's preserve_order feature, which the workspace may unify in.
+        let mut keys: Vec<&str> = lat.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = ["min", "mean", "p50", "p90", "p99", "p999", "max"];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(lat["p50"], 1.5);
+    }
+
+    #[test]
+    fn json_without_ceiling_or_successes_uses_null() {
+        let mut s = report("create", 0, 1);
+        s.tally.record(Err(OpError::Transport(TransportKind::Other)), Duration::from_millis(1));
+        let v = Summary { scenarios: vec![s] }.to_json();
+        assert!(v["ceiling_throughput"].is_null());
+        assert!(v["scenarios"][0]["ratio_to_ceiling"].is_null());
+        assert!(v["scenarios"][0]["latency_ms"].is_null());
+        assert_eq!(v["scenarios"][0]["errors"]["by_kind"]["other"], 1);
+    }
+
+    #[test]
+    fn table_is_aligned_and_shows_ratios_and_errors() {
+        let mut create = report("create", 250, 1);
+        create.tally.record(Err(OpError::Status(503)), Duration::from_millis(1));
+        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create] };
+        let text = summary.render_table();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("scenario"));
+        assert!(lines[1].contains("1.00x"), "{text}");
+        assert!(lines[2].contains("0.25x"), "{text}");
+        // Right-aligned columns end at the same place on every row.
+        assert_eq!(lines[0].len(), lines[1].len());
+        assert_eq!(lines[1].len(), lines[2].len());
+        assert!(text.contains("create  503: 1"), "{text}");
+    }
+
+    #[test]
+    fn throughput_is_grouped_with_two_decimals() {
+        assert_eq!(two_decimals_grouped(12_345.678), "12,345.68");
+        assert_eq!(two_decimals_grouped(12.996), "13.00");
+        assert_eq!(two_decimals_grouped(0.0), "0.00");
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

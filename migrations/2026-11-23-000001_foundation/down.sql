@@ -1,0 +1,2 @@
+DROP TABLE store_probes;
+DROP TABLE events;

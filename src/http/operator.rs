@@ -1,0 +1,110 @@
+//! Operator endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::startup::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` while the process serves.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    #[schema(example = "0.1.0")]
+    pub version: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `starting` until the database is reachable and the actors are rebuilt.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// `ok`, or why the database cannot be used.
+    #[schema(example = "ok")]
+    pub database: String,
+    /// `ok` once every live actor was rebuilt from the database, else `pending`.
+    #[schema(example = "ok")]
+    pub actors: &'static str,
+    #[schema(example = "sqlite")]
+    pub backend: &'static str,
+}
+
+/// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operator",
+    responses((status = 200, description = "The process serves", body = Health))
+)]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Ready for traffic: the database answers and the actors were rebuilt from it.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operator",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Starting, or the database is unreachable", body = Readiness)
+    )
+)]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 2s".to_string(),
+    };
+    let actors = if state.ready.load(Ordering::Acquire) { "ok" } else { "pending" };
+    let ready = database == "ok" && actors == "ok";
+    let body = Readiness {
+        status: if ready { "ready" } else { "starting" },
+        checks: ReadinessChecks { database, actors, backend: state.store.backend() },
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Prometheus text exposition of every metric.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operator",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.run_upkeep();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operator",
+    responses((status = 200, description = "OpenAPI 3.1 document of every surface", content_type = "application/json", body = Object))
+)]
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(state.openapi.clone())
+}
+
+/// Routes are `web::resource`s so that another method on a known path is 405, not 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+}

@@ -1,0 +1,145 @@
+//! The `switchboard` binary: command-line parsing only. Everything it runs
+//! lives in the library (`startup`, `store`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use switchboard::settings::Settings;
+use switchboard::startup::{self, Application, StartupError};
+use switchboard::store::bench::{self, BenchMode, BenchOptions};
+use switchboard::store::{connection, migrations, GroupCommitConfig};
+use switchboard::telemetry;
+
+/// Switchboard lets AI agents hand hard cases to human experts, and hosts
+/// those agents for many tenants.
+///
+/// Settings come from built-in defaults, then `switchboard.toml` (or --config),
+/// then SWITCHBOARD_* environment variables; see the README for the list.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about, long_about)]
+struct Cli {
+    /// Configuration file (default: ./switchboard.toml when present).
+    #[arg(long, global = true, value_name = "PATH", env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the three APIs and the operator endpoints (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Measure durable writes per second on the configured database: group
+    /// commit through the Store vs one transaction per write.
+    BenchStore(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 64)]
+    senders: usize,
+    /// Writes per mode.
+    #[arg(long, default_value_t = 20_000)]
+    writes: u64,
+    #[arg(long, value_enum, default_value_t = BenchMode::Both)]
+    mode: BenchMode,
+    /// Keep the bench's rows instead of deleting them at the end.
+    #[arg(long)]
+    keep: bool,
+    /// Print `ack <id>` for every write as soon as it is durable.
+    #[arg(long)]
+    print_acks: bool,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings);
+    let system = actix_web::rt::System::new();
+    let outcome = system.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(&settings),
+            Command::BenchStore(args) => bench_store(&settings, args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), StartupError> {
+    let bind = settings.bind;
+    let backend = settings.database_url.to_string();
+    let app = Application::build(settings).await?;
+    tracing::info!(%bind, port = app.port(), database = %backend, "listening");
+    let (state, handle) = (app.state(), app.handle());
+    let init = actix_web::rt::spawn(async move {
+        let outcome = startup::initialize(&state).await;
+        if outcome.is_err() {
+            handle.stop(true).await;
+        }
+        outcome
+    });
+    app.run_until_stopped().await?;
+    // Stopped while start-up was still waiting for the database: give up on it.
+    if !init.is_finished() {
+        init.abort();
+        return Ok(());
+    }
+    match init.await {
+        Ok(Err(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn migrate(settings: &Settings) -> Result<(), StartupError> {
+    let url = &settings.database_url;
+    connection::prepare(url).map_err(StartupError::Fatal)?;
+    let pool = connection::build_pool(url, 1);
+    let mut conn = pool.get().map_err(|e| StartupError::Fatal(format!("cannot connect to {url}: {e}")))?;
+    let applied = migrations::run(&mut conn).map_err(StartupError::Fatal)?;
+    if applied.is_empty() {
+        println!("{url}: up to date");
+    } else {
+        println!("{url}: applied {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+async fn bench_store(settings: &Settings, args: BenchArgs) -> Result<(), StartupError> {
+    let url = &settings.database_url;
+    let group = GroupCommitConfig::for_backend(url, settings.store_batch_window, settings.store_batch_max);
+    let opts = BenchOptions {
+        senders: args.senders.max(1),
+        writes: args.writes,
+        mode: args.mode,
+        keep: args.keep,
+        print_acks: args.print_acks,
+    };
+    let report = bench::run(url, group, &opts).await.map_err(StartupError::Fatal)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}

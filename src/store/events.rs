@@ -1,0 +1,72 @@
+//! The event log (`events`): append-only history, written in the same batch as
+//! the snapshot it explains. Also the Store's `Persistence` for the actors.
+
+use diesel::prelude::*;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use switchboard_actors::{Change, EventRecord, PersistError, Persistence};
+
+use super::connection::DbConn;
+use super::schema::events;
+use super::{Store, StoreError};
+
+#[derive(Insertable, Queryable, Debug, Clone, PartialEq)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: String,
+    pub stream: String,
+    pub kind: String,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+impl From<&EventRecord> for EventRow {
+    fn from(e: &EventRecord) -> Self {
+        EventRow {
+            id: e.id.clone(),
+            stream: e.stream.clone(),
+            kind: e.kind.clone(),
+            payload: e.payload.to_string(),
+            created_at: e.at_ms,
+        }
+    }
+}
+
+fn apply(conn: &mut DbConn, change: &Change) -> QueryResult<()> {
+    match change {
+        Change::AppendEvent(e) => {
+            diesel::insert_into(events::table).values(EventRow::from(e)).execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+impl Persistence for Store {
+    fn commit(&self, changes: Vec<Change>) -> BoxFuture<'static, Result<(), PersistError>> {
+        let store = self.clone();
+        async move {
+            store.write(move |conn| changes.iter().try_for_each(|c| apply(conn, c))).await.map_err(
+                |e| match e {
+                    StoreError::Unavailable(m) => PersistError::Unavailable(m),
+                    other => PersistError::CommitFailed(other.to_string()),
+                },
+            )
+        }
+        .boxed()
+    }
+}
+
+impl Store {
+    /// The events of one stream, oldest first.
+    pub async fn events_of(&self, stream: &str) -> Result<Vec<EventRow>, StoreError> {
+        let stream = stream.to_string();
+        self.read(move |conn| {
+            events::table
+                .filter(events::stream.eq(stream))
+                .order((events::created_at.asc(), events::id.asc()))
+                .load(conn)
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+}

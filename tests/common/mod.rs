@@ -1,0 +1,182 @@
+//! Test harness: `spawn_app()` starts the real application on 127.0.0.1:0
+//! with a fresh database — a temp-dir SQLite file, or, when
+//! `SWITCHBOARD_TEST_DATABASE_URL` names a PostgreSQL server, a freshly created
+//! database that is dropped afterwards. When that variable is set, PostgreSQL
+//! must be reachable: the harness fails rather than fall back to SQLite.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use switchboard::settings::Settings;
+use switchboard::startup::{self, AppState, Application};
+use tempfile::TempDir;
+
+pub const TEST_DB_ENV: &str = "SWITCHBOARD_TEST_DATABASE_URL";
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+    admin_url: Option<String>,
+    name: Option<String>,
+}
+
+impl TestDb {
+    pub fn create(dir: &TempDir) -> TestDb {
+        match std::env::var(TEST_DB_ENV).ok().filter(|v| !v.is_empty()) {
+            None => TestDb {
+                url: format!("sqlite://{}", dir.path().join("switchboard.db").display()),
+                admin_url: None,
+                name: None,
+            },
+            Some(admin_url) => {
+                let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("{TEST_DB_ENV} is set but PostgreSQL is not reachable: {e}"));
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create the test database");
+                TestDb { url: with_database(&admin_url, &name), admin_url: Some(admin_url), name: Some(name) }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.admin_url.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(admin_url), Some(name)) = (&self.admin_url, &self.name) {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// `postgres://u:p@h:5432/postgres?x=y` with the database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    pub handle: ServerHandle,
+    pub db: TestDb,
+    pub dir: TempDir,
+}
+
+/// The environment a test server runs with: loopback-only outbound traffic,
+/// a private data directory, quiet logs. `extra` overrides any of it.
+pub fn test_env(dir: &TempDir, db: &TestDb, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("SWITCHBOARD_BIND".into(), "127.0.0.1:0".into()),
+        ("SWITCHBOARD_DATABASE_URL".into(), db.url.clone()),
+        ("SWITCHBOARD_DATA_DIR".into(), dir.path().join("data").display().to_string()),
+        ("SWITCHBOARD_OUTBOUND_ALLOW".into(), "127.0.0.0/8,::1/128".into()),
+        ("SWITCHBOARD_LOG".into(), "warn".into()),
+        ("SWITCHBOARD_DB_POOL_SIZE".into(), "4".into()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+pub fn test_settings(dir: &TempDir, db: &TestDb, extra: &[(&str, &str)]) -> Settings {
+    // An explicit, empty file: a switchboard.toml in the working directory must not leak in.
+    let file = dir.path().join("test-switchboard.toml");
+    std::fs::write(&file, "").expect("write the test config file");
+    Settings::from_sources(Some(&file), &test_env(dir, db, extra)).expect("test settings are valid")
+}
+
+/// Starts the app and waits until it is ready.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[], true).await
+}
+
+/// Starts the app with `extra` settings; `initialize: false` leaves it serving but not ready.
+pub async fn spawn_app_with(extra: &[(&str, &str)], initialize: bool) -> TestApp {
+    spawn_app_full(extra, initialize, |_| {}).await
+}
+
+/// `spawn_app_with`, plus routes that exist only in the test binary.
+pub async fn spawn_app_full(
+    extra: &[(&str, &str)],
+    initialize: bool,
+    routes: fn(&mut web::ServiceConfig),
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDb::create(&dir);
+    let settings = test_settings(&dir, &db, extra);
+    let app = Application::build_with_routes(settings, routes).await.expect("app builds");
+    let port = app.port();
+    let state = app.state();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        state,
+        handle,
+        db,
+        dir,
+    };
+    if initialize {
+        test_app.initialize().await;
+    }
+    test_app
+}
+
+impl TestApp {
+    pub async fn initialize(&self) {
+        startup::initialize(&self.state).await.expect("initialize");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+/// Polls `check` until it returns true or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if check().await {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Path of the server binary built for this test run.
+pub fn server_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))
+}
