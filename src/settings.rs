@@ -72,8 +72,9 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "store_batch_window",
-        default: Some("1ms"),
-        meaning: "how long the Store gathers writes into one transaction",
+        default: Some("0ms"),
+        meaning: "extra time the Store waits to gather writes into one transaction \
+                  (at 0, writes gather while the previous commit runs)",
     },
     SettingSpec {
         key: "store_batch_max",

@@ -9,9 +9,10 @@ use std::sync::atomic::Ordering;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::future::join_all;
+use futures_util::FutureExt;
 use switchboard::store::events::EventRow;
 use switchboard::store::schema::events;
-use switchboard::store::{now_ms, DbConn, Store, StoreError};
+use switchboard::store::{now_ms, DbConn, Row, Store, StoreError, WriteRequest};
 use switchboard_actors::{Change, EventRecord, Persistence};
 
 fn event(id: &str, stream: &str) -> EventRow {
@@ -54,7 +55,7 @@ async fn concurrent_writes_share_one_transaction_and_are_all_durable() {
     let store = app.state.store.clone();
     let before = store.counters().batches.load(Ordering::Relaxed);
 
-    let writes = (0..50).map(|i| store.write(insert(event(&format!("evt_g{i}"), "group"))));
+    let writes = (0..50).map(|i| store.insert(Row::Event(event(&format!("evt_g{i}"), "group"))));
     let results = join_all(writes).await;
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
 
@@ -70,14 +71,18 @@ async fn one_bad_write_does_not_fail_its_batch_mates() {
     let store = app.state.store.clone();
     store.write(insert(event("evt_taken", "setup"))).await.unwrap();
 
-    let mut writes: Vec<_> =
-        (0..10).map(|i| store.write(insert(event(&format!("evt_ok{i}"), "mates")))).collect();
-    writes.push(store.write(insert(event("evt_taken", "mates"))));
+    // Rows share one INSERT, so the duplicate first fails the whole statement.
+    let mut writes: Vec<_> = (0..10)
+        .map(|i| store.insert(Row::Event(event(&format!("evt_ok{i}"), "mates"))).boxed_local())
+        .collect();
+    writes.push(store.insert(Row::Event(event("evt_taken", "mates"))).boxed_local());
+    writes.push(store.write(insert(event("evt_closure", "mates"))).boxed_local());
     let results = join_all(writes).await;
 
     assert!(results[..10].iter().all(|r| r.is_ok()), "{results:?}");
     assert!(matches!(results[10], Err(StoreError::Duplicate(_))), "{:?}", results[10]);
-    assert_eq!(count_stream(&store, "mates").await, 10);
+    assert!(results[11].is_ok(), "{:?}", results[11]);
+    assert_eq!(count_stream(&store, "mates").await, 11);
 }
 
 #[actix_web::test]
@@ -87,9 +92,9 @@ async fn a_batch_that_cannot_commit_fails_every_sender() {
     let failed_before = store.counters().failed_batches.load(Ordering::Relaxed);
 
     let mut writes: Vec<_> = (0..10)
-        .map(|i| store.write_boxed(Box::new(insert(event(&format!("evt_doomed{i}"), "doomed")))))
+        .map(|i| store.insert(Row::Event(event(&format!("evt_doomed{i}"), "doomed"))).boxed_local())
         .collect();
-    writes.push(store.write_boxed(Box::new(fails_at_commit)));
+    writes.push(store.submit(WriteRequest::op(Box::new(fails_at_commit))).boxed_local());
     let results = join_all(writes).await;
 
     for r in &results {

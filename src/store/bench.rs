@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::connection::{self, DbPool};
 use super::schema::store_probes;
-use super::{migrations, now_ms, GroupCommitConfig, Store, StoreError};
+use super::{migrations, now_ms, GroupCommitConfig, Row, Store, StoreError};
 use crate::settings::DatabaseUrl;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,9 +60,9 @@ pub struct BenchReport {
     pub group_over_single: Option<f64>,
 }
 
-#[derive(Insertable)]
+#[derive(Insertable, Debug, Clone)]
 #[diesel(table_name = store_probes)]
-struct ProbeRow {
+pub struct ProbeRow {
     id: String,
     run_id: String,
     sender: i64,
@@ -146,11 +146,7 @@ async fn run_group(store: &Store, run_id: &str, opts: &BenchOptions) -> BenchFig
                 let row = ProbeRow::new(&run_id, "group", sender, seq);
                 let id = row.id.clone();
                 let t = Instant::now();
-                let outcome = store
-                    .write(move |conn| {
-                        diesel::insert_into(store_probes::table).values(&row).execute(conn).map(|_| ())
-                    })
-                    .await;
+                let outcome = store.insert(Row::Probe(row)).await;
                 record(&mut hist, t);
                 match outcome {
                     Ok(()) if print => ack(&id),

@@ -6,9 +6,8 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use switchboard_actors::{Change, EventRecord, PersistError, Persistence};
 
-use super::connection::DbConn;
 use super::schema::events;
-use super::{Store, StoreError};
+use super::{Row, Store, StoreError, Write, WriteRequest};
 
 #[derive(Insertable, Queryable, Debug, Clone, PartialEq)]
 #[diesel(table_name = events)]
@@ -32,25 +31,21 @@ impl From<&EventRecord> for EventRow {
     }
 }
 
-fn apply(conn: &mut DbConn, change: &Change) -> QueryResult<()> {
+fn to_write(change: Change) -> Write {
     match change {
-        Change::AppendEvent(e) => {
-            diesel::insert_into(events::table).values(EventRow::from(e)).execute(conn)?;
-        }
+        Change::AppendEvent(e) => Write::Row(Row::Event(EventRow::from(&e))),
     }
-    Ok(())
 }
 
 impl Persistence for Store {
     fn commit(&self, changes: Vec<Change>) -> BoxFuture<'static, Result<(), PersistError>> {
         let store = self.clone();
         async move {
-            store.write(move |conn| changes.iter().try_for_each(|c| apply(conn, c))).await.map_err(
-                |e| match e {
-                    StoreError::Unavailable(m) => PersistError::Unavailable(m),
-                    other => PersistError::CommitFailed(other.to_string()),
-                },
-            )
+            let request = WriteRequest(changes.into_iter().map(to_write).collect());
+            store.submit(request).await.map_err(|e| match e {
+                StoreError::Unavailable(m) => PersistError::Unavailable(m),
+                other => PersistError::CommitFailed(other.to_string()),
+            })
         }
         .boxed()
     }

@@ -1,6 +1,8 @@
-//! Group commit: every write request that arrives within a short window (or up
-//! to a batch size) goes into ONE transaction, and each sender is answered only
-//! after that transaction committed. One fsync then pays for many writes.
+//! Group commit: every write request that arrives while the previous commit
+//! runs, or within an optional extra window, or up to a batch size, goes into
+//! ONE transaction, and each sender is answered only after that transaction
+//! committed. One fsync then pays for many writes, and rows of one table share
+//! one INSERT (see `writes`).
 //!
 //! Two actors: the `Batcher` (async, on its own arbiter) gathers requests and
 //! hands batches to the `Writer`s (a `SyncArbiter`: blocking Diesel work never
@@ -18,11 +20,8 @@ use switchboard_actors::ActorKind;
 use tokio::sync::oneshot;
 
 use super::connection::{DbConn, DbPool};
+use super::writes::{apply, WriteRequest};
 use super::StoreError;
-
-/// One write: runs inside the batch's transaction. It may run twice (see
-/// `Writer::commit`), so it must only depend on what it captured.
-pub type WriteOp = Box<dyn Fn(&mut DbConn) -> diesel::QueryResult<()> + Send>;
 
 static BATCHER: ActorKind = ActorKind::new("store_batcher");
 static WRITER: ActorKind = ActorKind::new("store_writer");
@@ -39,7 +38,7 @@ pub struct CommitCounters {
 }
 
 struct Pending {
-    op: WriteOp,
+    request: WriteRequest,
     reply: oneshot::Sender<Result<(), StoreError>>,
     submitted: Instant,
 }
@@ -47,7 +46,7 @@ struct Pending {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Submit {
-    pub op: WriteOp,
+    pub request: WriteRequest,
     pub reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -98,12 +97,12 @@ impl Batcher {
             let take = self.buffer.len().min(self.max_batch);
             let batch: Vec<Pending> = self.buffer.drain(..take).collect();
             self.in_flight += 1;
-            let (ops, replies): (Vec<WriteOp>, Vec<_>) =
-                batch.into_iter().map(|p| (p.op, (p.reply, p.submitted))).unzip();
-            metrics::histogram!("switchboard_store_batch_writes").record(ops.len() as f64);
+            let (requests, replies): (Vec<WriteRequest>, Vec<_>) =
+                batch.into_iter().map(|p| (p.request, (p.reply, p.submitted))).unzip();
+            metrics::histogram!("switchboard_store_batch_writes").record(requests.len() as f64);
             WRITER.enqueued();
             self.writer
-                .send(Commit(ops))
+                .send(Commit(requests))
                 .into_actor(self)
                 .map(move |outcome, act, ctx| {
                     act.in_flight -= 1;
@@ -161,7 +160,7 @@ impl Handler<Submit> for Batcher {
 
     fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) {
         let _t = BATCHER.handling("Submit");
-        self.buffer.push(Pending { op: msg.op, reply: msg.reply, submitted: Instant::now() });
+        self.buffer.push(Pending { request: msg.request, reply: msg.reply, submitted: Instant::now() });
         if self.buffer.len() >= self.max_batch || self.window.is_zero() {
             self.dispatch(ctx);
         } else if self.timer.is_none() {
@@ -197,7 +196,7 @@ pub fn flush(batcher: &Addr<Batcher>, msg: Flush) {
 
 #[derive(Message)]
 #[rtype(result = "Vec<Result<(), StoreError>>")]
-pub struct Commit(pub Vec<WriteOp>);
+pub struct Commit(pub Vec<WriteRequest>);
 
 /// Runs batches on a blocking thread with a connection of its own pool.
 pub struct Writer {
@@ -227,16 +226,16 @@ impl Handler<Commit> for Writer {
 
     fn handle(&mut self, msg: Commit, _ctx: &mut Self::Context) -> Self::Result {
         let _t = WRITER.handling("Commit");
-        let ops = msg.0;
+        let requests = msg.0;
         let mut conn = match self.pool.get() {
             Ok(c) => c,
             Err(e) => {
                 let err = StoreError::Unavailable(format!("no database connection: {e}"));
-                return vec![Err(err); ops.len()];
+                return vec![Err(err); requests.len()];
             }
         };
         let start = Instant::now();
-        let results = commit(&mut conn, &ops);
+        let results = commit(&mut conn, &requests);
         metrics::histogram!("switchboard_store_commit_seconds").record(start.elapsed().as_secs_f64());
         results
     }
@@ -255,31 +254,28 @@ impl From<DieselError> for TxError {
     }
 }
 
-/// Commits the batch in one transaction. If one write fails, the others are
-/// not punished for it: the batch is run again with each write in a savepoint,
-/// so only the failing writes are rejected. If the transaction itself cannot
-/// commit, every write of the batch fails: nothing was made durable.
-pub(crate) fn commit(conn: &mut DbConn, ops: &[WriteOp]) -> Vec<Result<(), StoreError>> {
+/// Commits the batch in one transaction. If a write fails, the other senders
+/// are not punished for it: the batch is run again with each request in a
+/// savepoint, so only the failing requests are refused. If the transaction
+/// itself cannot commit, every request fails: nothing was made durable.
+pub(crate) fn commit(conn: &mut DbConn, requests: &[WriteRequest]) -> Vec<Result<(), StoreError>> {
     let first = conn.transaction::<(), TxError, _>(|c| {
-        for op in ops {
-            op(c).map_err(TxError::Op)?;
-        }
-        Ok(())
+        apply(c, requests.iter().flat_map(|r| r.0.iter())).map_err(TxError::Op)
     });
     match first {
-        Ok(()) => vec![Ok(()); ops.len()],
-        Err(TxError::Db(e)) => vec![Err(StoreError::CommitFailed(e.to_string())); ops.len()],
-        Err(TxError::Op(e)) if ops.len() == 1 => vec![Err(StoreError::rejected(e))],
-        Err(TxError::Op(_)) => commit_isolated(conn, ops),
+        Ok(()) => vec![Ok(()); requests.len()],
+        Err(TxError::Db(e)) => vec![Err(StoreError::CommitFailed(e.to_string())); requests.len()],
+        Err(TxError::Op(e)) if requests.len() == 1 => vec![Err(StoreError::rejected(e))],
+        Err(TxError::Op(_)) => commit_isolated(conn, requests),
     }
 }
 
-fn commit_isolated(conn: &mut DbConn, ops: &[WriteOp]) -> Vec<Result<(), StoreError>> {
-    let mut results: Vec<Result<(), StoreError>> = vec![Ok(()); ops.len()];
+fn commit_isolated(conn: &mut DbConn, requests: &[WriteRequest]) -> Vec<Result<(), StoreError>> {
+    let mut results: Vec<Result<(), StoreError>> = vec![Ok(()); requests.len()];
     let outcome = conn.transaction::<(), DieselError, _>(|c| {
-        for (i, op) in ops.iter().enumerate() {
-            // A nested transaction is a savepoint: a failure undoes only this write.
-            if let Err(e) = c.transaction(|sp| op(sp)) {
+        for (i, request) in requests.iter().enumerate() {
+            // A nested transaction is a savepoint: a failure undoes only this request.
+            if let Err(e) = c.transaction(|sp| apply(sp, request.0.iter())) {
                 results[i] = Err(StoreError::rejected(e));
             }
         }
@@ -287,7 +283,7 @@ fn commit_isolated(conn: &mut DbConn, ops: &[WriteOp]) -> Vec<Result<(), StoreEr
     });
     match outcome {
         Ok(()) => results,
-        Err(e) => vec![Err(StoreError::CommitFailed(e.to_string())); ops.len()],
+        Err(e) => vec![Err(StoreError::CommitFailed(e.to_string())); requests.len()],
     }
 }
 

@@ -9,6 +9,7 @@ pub mod events;
 pub mod group_commit;
 pub mod migrations;
 pub mod schema;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -17,8 +18,9 @@ use tokio::sync::oneshot;
 
 pub use connection::{DbConn, DbPool};
 pub use group_commit::CommitCounters;
-use group_commit::{Batcher, Flush, Submit, WriteOp, Writer};
+use group_commit::{Batcher, Flush, Submit, Writer};
 use std::sync::Arc;
+pub use writes::{Row, Write, WriteOp, WriteRequest};
 
 use crate::error::AppError;
 use crate::settings::DatabaseUrl;
@@ -120,12 +122,18 @@ impl Store {
     where
         F: Fn(&mut DbConn) -> diesel::QueryResult<()> + Send + 'static,
     {
-        self.write_boxed(Box::new(op)).await
+        self.submit(WriteRequest::op(Box::new(op))).await
     }
 
-    pub async fn write_boxed(&self, op: WriteOp) -> Result<(), StoreError> {
+    /// Inserts one row in the next batch, sharing an INSERT with its neighbours.
+    pub async fn insert(&self, row: Row) -> Result<(), StoreError> {
+        self.submit(WriteRequest::row(row)).await
+    }
+
+    /// Commits every write of `request` together in the next batch.
+    pub async fn submit(&self, request: WriteRequest) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        group_commit::submit(&self.batcher, Submit { op, reply });
+        group_commit::submit(&self.batcher, Submit { request, reply });
         answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("store stopped".into())))
     }
 
