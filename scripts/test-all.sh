@@ -41,6 +41,14 @@ if ! PGPASSWORD=switchboard psql "$PG_URL" -tAc 'SELECT 1' >/dev/null; then
   exit 1
 fi
 
+say "Python test tools (virtualenv .venv)"
+# aiosmtpd: a real SMTP server on loopback for the smtp:// mail transport's test.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd
+export SWITCHBOARD_TEST_PYTHON="$PWD/.venv/bin/python"
+
 say "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use switchboard::identity::accounts;
 use switchboard::settings::Settings;
 use switchboard::startup::{self, Application, StartupError};
 use switchboard::store::bench::{self, BenchMode, BenchOptions};
-use switchboard::store::{connection, migrations, GroupCommitConfig};
+use switchboard::store::{connection, migrations, GroupCommitConfig, Store};
 use switchboard::telemetry;
 
 /// Switchboard lets AI agents hand hard cases to human experts, and hosts
@@ -36,6 +37,16 @@ enum Command {
     /// Measure durable writes per second on the configured database: group
     /// commit through the Store vs one transaction per write.
     BenchStore(BenchArgs),
+    /// Operator tasks on the configured database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print a new Escalation API key (`cero_...`) of the operator tenant, whose
+    /// experts serve every tenant and whose plan has no escalation limits.
+    OperatorKey,
 }
 
 #[derive(Args)]
@@ -75,6 +86,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(&settings),
             Command::BenchStore(args) => bench_store(&settings, args).await,
+            Command::Admin(AdminCommand::OperatorKey) => operator_key(&settings).await,
         }
     });
     match outcome {
@@ -122,6 +134,25 @@ fn migrate(settings: &Settings) -> Result<(), StartupError> {
     } else {
         println!("{url}: applied {}", applied.join(", "));
     }
+    Ok(())
+}
+
+/// Opens the configured database (migrating it) and starts a Store on it.
+fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+    let url = &settings.database_url;
+    connection::prepare(url).map_err(StartupError::Fatal)?;
+    let pool = connection::build_pool(url, 2);
+    let mut conn = pool.get().map_err(|e| StartupError::Fatal(format!("cannot connect to {url}: {e}")))?;
+    migrations::run(&mut conn).map_err(StartupError::Fatal)?;
+    drop(conn);
+    let group = GroupCommitConfig::for_backend(url, settings.store_batch_window, settings.store_batch_max);
+    Ok(Store::start(url, pool, group))
+}
+
+async fn operator_key(settings: &Settings) -> Result<(), StartupError> {
+    let store = open_store(settings)?;
+    let key = accounts::new_operator_key(&store).await.map_err(|e| StartupError::Fatal(e.to_string()))?;
+    println!("{key}");
     Ok(())
 }
 

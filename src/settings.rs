@@ -83,6 +83,16 @@ pub const SETTINGS: &[SettingSpec] = &[
     },
     SettingSpec { key: "db_pool_size", default: Some("16"), meaning: "database connections for reads" },
     SettingSpec {
+        key: "signin_limit_per_email",
+        default: Some("10/10m"),
+        meaning: "sign-in requests (one-time code, login, signup) allowed per email, as COUNT/PERIOD",
+    },
+    SettingSpec {
+        key: "signin_limit_per_client",
+        default: Some("120/1m"),
+        meaning: "sign-in requests allowed per client address, as COUNT/PERIOD",
+    },
+    SettingSpec {
         key: "shutdown_timeout",
         default: Some("30s"),
         meaning: "how long a graceful stop waits for in-flight requests",
@@ -294,6 +304,27 @@ pub struct Settings {
     pub store_batch_max: usize,
     pub db_pool_size: u32,
     pub shutdown_timeout: Duration,
+    pub signin_limit_per_email: RateQuota,
+    pub signin_limit_per_client: RateQuota,
+}
+
+/// A rate: `max` requests per `per`, written `COUNT/PERIOD` (`10/10m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    pub max: u32,
+    pub per: Duration,
+}
+
+impl RateQuota {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (max, per) =
+            raw.split_once('/').ok_or_else(|| format!("expected COUNT/PERIOD like 10/1m, got {raw:?}"))?;
+        let max: u32 = match max.trim().parse() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("expected a positive count before '/', got {max:?}")),
+        };
+        Ok(RateQuota { max, per: parse_positive_duration(per.trim())? })
+    }
 }
 
 /// Raw values by key, each with where it came from.
@@ -407,6 +438,8 @@ impl Settings {
                 _ => Err("expected a whole number from 1 to 1000".to_string()),
             })?,
             shutdown_timeout: p.req("shutdown_timeout", parse_duration)?,
+            signin_limit_per_email: p.req("signin_limit_per_email", RateQuota::parse)?,
+            signin_limit_per_client: p.req("signin_limit_per_client", RateQuota::parse)?,
         })
     }
 

@@ -14,8 +14,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_actors::{Change, EventRecord, Persistence};
 
 use crate::http;
-use crate::identity::master_key;
-use crate::settings::{MasterKey, Settings};
+use crate::identity::model::Email;
+use crate::identity::{accounts, master_key, Identity};
+use crate::settings::Settings;
 use crate::store::{self, connection, migrations, GroupCommitConfig, Store, StoreError};
 
 /// What every handler can reach. Business state lives in actors, not here.
@@ -25,7 +26,7 @@ pub struct AppState {
     /// Set once the actors were rebuilt from the database.
     pub ready: AtomicBool,
     pub metrics: PrometheusHandle,
-    pub master_key: MasterKey,
+    pub identity: Identity,
     pub openapi: String,
 }
 
@@ -70,6 +71,7 @@ impl Application {
         // Installed before any actor starts, so their first figures are not lost.
         let metrics = metrics_handle();
         let master_key = master_key::resolve(&settings).map_err(StartupError::Config)?;
+        let identity = Identity::new(master_key, &settings).map_err(StartupError::Config)?;
         connection::prepare(&settings.database_url).map_err(StartupError::Fatal)?;
         let pool = connection::build_pool(&settings.database_url, settings.db_pool_size);
         let store = Store::start(
@@ -90,7 +92,7 @@ impl Application {
             store,
             ready: AtomicBool::new(false),
             metrics,
-            master_key,
+            identity,
             openapi: http::openapi::document(),
         });
         let app_state = state.clone();
@@ -153,6 +155,16 @@ pub async fn initialize(state: &AppState) -> Result<(), StartupError> {
             }
             Err(e) => return Err(StartupError::Fatal(e.to_string())),
         }
+    }
+    let operator = accounts::ensure_operator_tenant(&state.store)
+        .await
+        .map_err(|e| StartupError::Fatal(format!("cannot create the operator tenant: {e}")))?;
+    if let Some(raw) = &state.settings.bootstrap_admin {
+        // The setting was checked at parse time; Email::parse only normalises it again.
+        let email = Email::parse(raw).map_err(StartupError::Config)?;
+        accounts::ensure_bootstrap_admin(&state.store, &email, &operator)
+            .await
+            .map_err(|e| StartupError::Fatal(format!("cannot create the bootstrap admin: {e}")))?;
     }
     // The engine's actors are rebuilt here from the database as they are added.
     let started = EventRecord {

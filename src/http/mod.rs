@@ -4,6 +4,7 @@
 //! belongs to (see `error::Surface`).
 
 pub mod agent;
+pub mod auth;
 pub mod escalation;
 pub mod extract;
 pub mod middleware;

@@ -1,10 +1,72 @@
 //! The OpenAPI 3.1 document, generated from the routes' annotations: every
 //! route is listed here when it is written.
 
-use utoipa::OpenApi;
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::operator;
+use super::{agent, escalation, operator, platform};
 use crate::error::FieldError;
+
+/// Escalation API error.
+#[derive(Serialize, ToSchema)]
+pub struct DetailError {
+    #[schema(example = "Invalid API key")]
+    pub detail: String,
+    /// Present on validation and Quality Gate errors.
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// The `/v1` error envelope's `error`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvelopeErrorBody {
+    #[schema(example = "UNAUTHORIZED")]
+    pub code: String,
+    pub message: String,
+    /// Equals the response's X-Request-Id.
+    pub request_id: String,
+}
+
+/// Agent API error: `{"success": false, "error": {...}}`.
+#[derive(Serialize, ToSchema)]
+pub struct EnvelopeError {
+    #[schema(example = false)]
+    pub success: bool,
+    pub error: EnvelopeErrorBody,
+}
+
+/// Platform API and operator error.
+#[derive(Serialize, ToSchema)]
+pub struct PlainError {
+    #[schema(example = "human-readable message")]
+    pub error: String,
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "`cero_...` on the Escalation API; `sk_live_...` for Cerebral invocation on /v1",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("From /v1/auth/login or /api/auth/otp/verify"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,15 +77,58 @@ use crate::error::FieldError;
                        (`/v1`, envelope `{success, data | error:{code, message, requestId}}`), the Platform API \
                        (`/api`, errors `{\"error\"}`); plus operator endpoints.",
     ),
-    paths(operator::healthz, operator::readyz, operator::metrics, operator::openapi),
+    modifiers(&SecuritySchemes),
+    paths(
+        operator::healthz,
+        operator::readyz,
+        operator::metrics,
+        operator::openapi,
+        escalation::auth::register,
+        escalation::auth::new_api_key,
+        escalation::auth::usage,
+        agent::auth::signup,
+        agent::auth::verify_email,
+        agent::auth::login,
+        agent::api_keys::create,
+        agent::api_keys::list,
+        agent::api_keys::revoke,
+        platform::auth::request_code,
+        platform::auth::verify_code,
+        platform::auth::me,
+        platform::auth::logout,
+        platform::users::list,
+        platform::users::create,
+        platform::users::update,
+        platform::users::delete,
+        platform::tenants::list,
+        platform::tenants::create,
+        platform::tenants::get,
+        platform::tenants::update,
+        platform::tenants::delete,
+        platform::members::list,
+        platform::members::add,
+        platform::members::update,
+        platform::members::remove,
+    ),
     components(schemas(
         operator::Health,
         operator::Readiness,
         operator::ReadinessChecks,
         FieldError,
+        DetailError,
+        EnvelopeError,
+        EnvelopeErrorBody,
+        PlainError,
     )),
     tags(
         (name = "operator", description = "Liveness, readiness, metrics and this document"),
+        (name = "escalation: auth", description = "Escalation API: tenants and their API keys"),
+        (name = "agent: auth", description = "Agent API: sign-up, email verification, login"),
+        (name = "agent: api keys", description = "Agent API: keys for Cerebral invocation"),
+        (name = "platform: auth", description = "Platform API: one-time-code sign-in"),
+        (name = "platform: users", description = "Platform API: users (super-admin)"),
+        (name = "platform: tenants", description = "Platform API: tenants"),
+        (name = "platform: members", description = "Platform API: tenant members and roles"),
     )
 )]
 pub struct ApiDoc;

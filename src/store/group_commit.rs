@@ -20,7 +20,7 @@ use switchboard_actors::ActorKind;
 use tokio::sync::oneshot;
 
 use super::connection::{DbConn, DbPool};
-use super::writes::{apply, WriteRequest};
+use super::writes::{apply, WriteConflict, WriteRequest};
 use super::StoreError;
 
 static BATCHER: ActorKind = ActorKind::new("store_batcher");
@@ -292,6 +292,9 @@ impl StoreError {
         match e {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Duplicate(info.message().to_string())
+            }
+            DieselError::QueryBuilderError(e) if e.is::<WriteConflict>() => {
+                StoreError::Conflict(e.to_string())
             }
             other => StoreError::Rejected(other.to_string()),
         }

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod connection;
 pub mod events;
 pub mod group_commit;
+pub mod identity;
 pub mod migrations;
 pub mod schema;
 pub mod writes;
@@ -20,7 +21,7 @@ pub use connection::{DbConn, DbPool};
 pub use group_commit::CommitCounters;
 use group_commit::{Batcher, Flush, Submit, Writer};
 use std::sync::Arc;
-pub use writes::{Row, Write, WriteOp, WriteRequest};
+pub use writes::{conflict, op, Row, Write, WriteOp, WriteRequest};
 
 use crate::error::AppError;
 use crate::settings::DatabaseUrl;
@@ -33,6 +34,9 @@ pub enum StoreError {
     /// This write broke a uniqueness rule; the rest of its batch committed.
     #[error("duplicate: {0}")]
     Duplicate(String),
+    /// This write found a rule broken (see `writes::conflict`); the rest of its batch committed.
+    #[error("{0}")]
+    Conflict(String),
     /// This write failed for another reason; the rest of its batch committed.
     #[error("write rejected: {0}")]
     Rejected(String),
@@ -50,6 +54,7 @@ impl From<StoreError> for AppError {
                 tracing::warn!(error = %m, "database unavailable");
                 AppError::Unavailable { code: "CIRCUIT_OPEN", message: "database unavailable".into() }
             }
+            StoreError::Conflict(m) => AppError::Conflict(m),
             other => AppError::internal(other),
         }
     }

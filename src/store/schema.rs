@@ -20,4 +20,109 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(events, store_probes,);
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        name -> Text,
+        plan -> Text,
+        company -> Nullable<Text>,
+        is_operator -> Bool,
+        webhook_secret_sealed -> Nullable<Text>,
+        status -> Text,
+        config -> Text,
+        provider_api_key_sealed -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        verified -> Bool,
+        is_super_admin -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        name -> Nullable<Text>,
+        key_hash -> Text,
+        preview -> Text,
+        cerebral_id -> Nullable<Text>,
+        identity_mode -> Text,
+        allowed_origins -> Text,
+        status -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    jwt_revocations (jti) {
+        jti -> Text,
+        user_id -> Text,
+        expires_at -> BigInt,
+        revoked_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    one_time_codes (id) {
+        id -> Text,
+        email -> Text,
+        purpose -> Text,
+        code_hash -> Text,
+        attempts -> Integer,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_entries (id) {
+        id -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        tenant_id -> Nullable<Text>,
+        detail -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(memberships -> tenants (tenant_id));
+diesel::joinable!(memberships -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_entries,
+    events,
+    jwt_revocations,
+    memberships,
+    one_time_codes,
+    store_probes,
+    tenants,
+    users,
+);

@@ -36,6 +36,33 @@ pub enum Write {
     Op(WriteOp),
 }
 
+/// Wraps a closure as a `Write`.
+pub fn op<F>(f: F) -> Write
+where
+    F: Fn(&mut DbConn) -> QueryResult<()> + Send + 'static,
+{
+    Write::Op(Box::new(f))
+}
+
+/// A rule a write found broken inside its transaction (say, removing the last
+/// Owner): the request is refused with this message as a conflict, and
+/// nothing of it is committed.
+#[derive(Debug)]
+pub struct WriteConflict(pub String);
+
+impl std::fmt::Display for WriteConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WriteConflict {}
+
+/// The error an op returns to refuse its request with a conflict.
+pub fn conflict(message: impl Into<String>) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(Box::new(WriteConflict(message.into())))
+}
+
 /// What one sender asked for: committed together, or not at all.
 pub struct WriteRequest(pub Vec<Write>);
 
@@ -76,11 +103,12 @@ pub(crate) fn apply<'a>(conn: &mut DbConn, writes: impl Iterator<Item = &'a Writ
 
 /// Runs `$body` with `$c` bound to the concrete connection: multi-row INSERT
 /// is not offered through the multi-backend connection, though both backends have it.
+#[macro_export]
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            DbConn::Postgres($c) => $body,
-            DbConn::Sqlite($c) => $body,
+            $crate::store::DbConn::Postgres($c) => $body,
+            $crate::store::DbConn::Sqlite($c) => $body,
         }
     };
 }
@@ -93,12 +121,14 @@ fn insert_rows(conn: &mut DbConn, rows: &[&Row]) -> QueryResult<()> {
             Row::Event(_) => {
                 let values: Vec<&EventRow> =
                     chunk.iter().filter_map(|r| if let Row::Event(e) = r { Some(e) } else { None }).collect();
-                on_backend!(conn, |c| diesel::insert_into(events::table).values(values).execute(c))?;
+                crate::on_backend!(conn, |c| diesel::insert_into(events::table).values(values).execute(c))?;
             }
             Row::Probe(_) => {
                 let values: Vec<&ProbeRow> =
                     chunk.iter().filter_map(|r| if let Row::Probe(p) = r { Some(p) } else { None }).collect();
-                on_backend!(conn, |c| diesel::insert_into(store_probes::table).values(values).execute(c))?;
+                crate::on_backend!(conn, |c| diesel::insert_into(store_probes::table)
+                    .values(values)
+                    .execute(c))?;
             }
         }
     }

@@ -99,7 +99,8 @@ pub fn test_env(dir: &TempDir, db: &TestDb, extra: &[(&str, &str)]) -> Vec<(Stri
     ];
     for (k, v) in extra {
         env.retain(|(name, _)| name != k);
-        env.push((k.to_string(), v.to_string()));
+        let v = v.replace("{outbox}", &dir.path().join("outbox").display().to_string());
+        env.push((k.to_string(), v));
     }
     env
 }
@@ -180,3 +181,74 @@ where
 pub fn server_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))
 }
+
+/// A response's status and JSON body (Null when the body is not JSON).
+pub type Answer = (reqwest::StatusCode, serde_json::Value);
+
+impl TestApp {
+    /// Sends `method path` with an optional JSON body and headers; returns status and JSON.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let body = res.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.call(reqwest::Method::GET, path, None, headers).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value, headers: &[(&str, &str)]) -> Answer {
+        self.call(reqwest::Method::POST, path, Some(body), headers).await
+    }
+
+    /// The mail directory of an app started with `SWITCHBOARD_MAIL=file:...` by `spawn_with_outbox`.
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
+    /// Every mail sent to `to`, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<serde_json::Value> {
+        let Ok(entries) = std::fs::read_dir(self.outbox()) else { return Vec::new() };
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|p| serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).ok()?).ok())
+            .filter(|m| m["to"] == to)
+            .collect()
+    }
+
+    /// The last 6-digit code mailed to `to`.
+    pub fn last_code(&self, to: &str) -> String {
+        let mails = self.mails_to(to);
+        let text =
+            mails.last().unwrap_or_else(|| panic!("no mail to {to}"))["text"].as_str().unwrap().to_string();
+        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_string()
+    }
+}
+
+/// Starts an app whose mail goes to `<dir>/outbox`, with extra settings.
+pub async fn spawn_with_outbox(extra: &[(&str, &str)]) -> TestApp {
+    // The outbox lives in the app's own temp dir, which only exists once spawned: pass a
+    // placeholder and let the harness substitute it.
+    spawn_app_with(&[&[("SWITCHBOARD_MAIL", OUTBOX_PLACEHOLDER)], extra].concat(), true).await
+}
+
+pub const OUTBOX_PLACEHOLDER: &str = "file:{outbox}";
