@@ -95,6 +95,16 @@ impl Application {
             identity,
             openapi: http::openapi::document(),
         });
+        let limits = state.clone();
+        actix_web::rt::spawn(async move {
+            // Keys whose allowance refilled are forgotten, so memory follows recent traffic only.
+            let mut every = actix_web::rt::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.identity.signin_per_email.retain_recent();
+                limits.identity.signin_per_client.retain_recent();
+            }
+        });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

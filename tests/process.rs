@@ -192,6 +192,45 @@ fn sigterm_stops_gracefully_with_exit_code_0() {
 }
 
 #[test]
+fn json_log_lines_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TestDb::create(&dir);
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let env = [
+        ("SWITCHBOARD_DATABASE_URL", db.url.as_str()),
+        ("SWITCHBOARD_BIND", bind.as_str()),
+        ("SWITCHBOARD_LOG", "info"),
+        ("SWITCHBOARD_LOG_FORMAT", "json"),
+    ];
+    let child = switchboard(dir.path(), &env)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(port, "/readyz", 200, Duration::from_secs(20)));
+    get(port, "/healthz").unwrap();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{text}");
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{line}");
+    }
+    // The request span carries the request id.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("request completed") && l.contains("request_id") && l.contains("/healthz")),
+        "{text}"
+    );
+}
+
+#[test]
 fn readyz_is_503_while_the_database_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on this port: the server keeps serving liveness and retries the database.

@@ -300,21 +300,20 @@ pub async fn login(
 ) -> Result<(IssuedToken, UserRow), AppError> {
     let invalid = || AppError::Unauthorized("Invalid credentials".into());
     let user = store.user_by_email(email.as_str()).await?;
-    let Some(user) = user else {
-        passwords::dummy_verify(password);
-        return Err(invalid());
-    };
-    let hash = user.password_hash.clone();
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = password.to_string();
-    // argon2 is deliberately slow: keep it off the async thread.
-    let ok = actix_web::rt::task::spawn_blocking(move || {
-        hash.as_deref().is_some_and(|h| passwords::verify_password(&password, h))
+    // argon2 is deliberately slow: off the async thread, and as slow for an
+    // unknown email (or a user without a password) as for a wrong password.
+    let ok = actix_web::rt::task::spawn_blocking(move || match hash {
+        Some(h) => passwords::verify_password(&password, &h),
+        None => {
+            passwords::dummy_verify(&password);
+            false
+        }
     })
     .await
     .map_err(AppError::internal)?;
-    if !ok {
-        return Err(invalid());
-    }
+    let Some(user) = user.filter(|_| ok) else { return Err(invalid()) };
     if !user.verified {
         return Err(AppError::Forbidden("Email not verified".into()));
     }
