@@ -233,3 +233,66 @@ async fn key_management_needs_a_jwt() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     envelope_error(&body, "UNAUTHORIZED");
 }
+
+/// A route that exists only in this test binary: it authenticates with an
+/// Agent API key exactly as Cerebral invocation will.
+fn probe_routes(cfg: &mut actix_web::web::ServiceConfig) {
+    async fn whoami(caller: switchboard::http::auth::AgentKey) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Ok()
+            .json(json!({"success": true, "data": {"tenant": caller.tenant.id, "key": caller.key.id}}))
+    }
+    cfg.service(actix_web::web::resource("/v1/__probe/whoami").route(actix_web::web::get().to(whoami)));
+}
+
+#[actix_web::test]
+async fn agent_keys_authenticate_until_revoked_and_respect_allowed_origins() {
+    let app =
+        common::spawn_app_full(&[("SWITCHBOARD_MAIL", common::OUTBOX_PLACEHOLDER)], true, probe_routes).await;
+    let (jwt, user) = verified_login(&app, "bee@example.com").await;
+    let auth = format!("Bearer {jwt}");
+    let h = [("Authorization", auth.as_str())];
+    let (_, server) = app.post("/v1/api-keys", json!({"name": "server"}), &h).await;
+    let (_, browser) =
+        app.post("/v1/api-keys", json!({"name": "web", "allowed_origins": ["https://myapp.com"]}), &h).await;
+    let server_key = server["data"]["key"].as_str().unwrap();
+    let browser_key = browser["data"]["key"].as_str().unwrap();
+
+    let (status, body) = app.get("/v1/__probe/whoami", &[("X-API-Key", server_key)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["tenant"], user["tenantId"]);
+
+    // Empty allowed_origins: server-to-server only, so any Origin is 403.
+    let (status, body) =
+        app.get("/v1/__probe/whoami", &[("X-API-Key", server_key), ("Origin", "https://myapp.com")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    envelope_error(&body, "FORBIDDEN");
+    // A listed origin passes; another is 403.
+    assert_eq!(
+        app.get("/v1/__probe/whoami", &[("X-API-Key", browser_key), ("Origin", "https://myapp.com")]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/v1/__probe/whoami", &[("X-API-Key", browser_key), ("Origin", "https://evil.example")])
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // An Escalation key, an unknown key and no key are all 401.
+    let (_, reg) = app.post("/auth/register", json!({"name": "E", "email": "e@example.com"}), &[]).await;
+    let unknown = format!("sk_live_{}", "Z".repeat(40));
+    for k in [reg["api_key"].as_str().unwrap(), unknown.as_str()] {
+        let (status, body) = app.get("/v1/__probe/whoami", &[("X-API-Key", k)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{k}");
+        envelope_error(&body, "UNAUTHORIZED");
+    }
+    assert_eq!(app.get("/v1/__probe/whoami", &[]).await.0, StatusCode::UNAUTHORIZED);
+
+    // Revocation takes effect on the next request, with the same answer as an unknown key.
+    let id = server["data"]["id"].as_str().unwrap();
+    app.call(reqwest::Method::DELETE, &format!("/v1/api-keys/{id}"), None, &h).await;
+    let (status, revoked) = app.get("/v1/__probe/whoami", &[("X-API-Key", server_key)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, unknown_answer) = app.get("/v1/__probe/whoami", &[("X-API-Key", unknown.as_str())]).await;
+    assert_eq!(revoked["error"]["message"], unknown_answer["error"]["message"]);
+}

@@ -9,8 +9,14 @@ use serde_json::{json, Value};
 
 const ADMIN: &str = "ops@example.com";
 
+/// Sign-in limits are raised here so that tests of other rules never meet them;
+/// `sign_in_requests_are_rate_limited_per_email` tests the limits themselves.
 async fn app() -> common::TestApp {
-    common::spawn_with_outbox(&[("SWITCHBOARD_BOOTSTRAP_ADMIN", ADMIN)]).await
+    common::spawn_with_outbox(&[
+        ("SWITCHBOARD_BOOTSTRAP_ADMIN", ADMIN),
+        ("SWITCHBOARD_SIGNIN_LIMIT_PER_EMAIL", "1000/1m"),
+    ])
+    .await
 }
 
 /// Signs `email` in by one-time code; returns the JWT and the user.

@@ -243,12 +243,6 @@ pub fn revoke_api_key(key_id: String) -> Write {
     })
 }
 
-pub fn touch_api_key(key_id: String, at: i64) -> Write {
-    op(move |c| {
-        diesel::update(api_keys::table.find(&key_id)).set(api_keys::last_used_at.eq(at)).execute(c).map(drop)
-    })
-}
-
 /// Counts a wrong guess; the code is burned (used) at `max_attempts`.
 pub fn count_failed_attempt(code_id: String, max_attempts: i32) -> Write {
     op(move |c| {
