@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod mail;
+pub mod outbound;
 pub mod settings;
 pub mod startup;
 pub mod store;

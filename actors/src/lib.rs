@@ -10,11 +10,17 @@
 //! - `persistence` — `Persistence`, the `Change`s actors ask it to commit, and
 //!   its error. A change is acknowledged only after its transaction committed.
 //!
-//! Later parts add `routing/` (the pure policy and its per-domain indexes) and
-//! one file per actor: `supervisor`, `expert`, `escalation`, `tenant`, `webhook`.
+//! - `model` — ids, priorities, statuses and domains: the engine's vocabulary.
+//! - `routing` — the pure policy and its per-domain indexes (no actix).
+//!
+//! Later parts add one file per actor: `supervisor`, `expert`, `escalation`,
+//! `tenant`, `webhook`.
 
 pub mod instrument;
+pub mod model;
 pub mod persistence;
+pub mod quality_gate;
+pub mod routing;
 
 pub use instrument::{ActorKind, ActorStats, HandlerTimer};
 pub use persistence::{Change, EventRecord, PersistError, Persistence};

@@ -1,0 +1,1 @@
+//! The Quality Gate. Filled in by the routing work.

@@ -1,0 +1,1 @@
+//! The outbound address guard (SSRF). Filled in by the routing work.
