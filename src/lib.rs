@@ -8,10 +8,13 @@
 //! - `store/` — Diesel on SQLite or PostgreSQL: connections, migrations,
 //!   group commit, one module per aggregate.
 //! - `identity/` — keys, tokens, codes, passwords, the master key.
+//! - `engine` — starts and restores the routing engine, maps its errors.
+//! - `outbound` — the SSRF guard for every outbound call.
 //! - `telemetry` — logging.
 //!
 //! The engine (actors, routing) is the `switchboard-actors` crate.
 
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod identity;

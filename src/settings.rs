@@ -443,12 +443,12 @@ impl Settings {
         })
     }
 
-    pub fn sla_for(&self, priority: &str) -> Option<Duration> {
+    pub fn sla_for(&self, priority: switchboard_actors::model::Priority) -> Duration {
+        use switchboard_actors::model::Priority;
         match priority {
-            "urgent" => Some(self.sla_urgent),
-            "standard" => Some(self.sla_standard),
-            "batch" => Some(self.sla_batch),
-            _ => None,
+            Priority::Urgent => self.sla_urgent,
+            Priority::Standard => self.sla_standard,
+            Priority::Batch => self.sla_batch,
         }
     }
 }

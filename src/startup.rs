@@ -28,6 +28,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub identity: Identity,
     pub openapi: String,
+    pub engine: crate::engine::Engine,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,7 @@ impl Application {
                 settings.store_batch_max,
             ),
         );
+        let engine = crate::engine::Engine::start(&settings, &store);
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| StartupError::Fatal(format!("cannot listen on {}: {e}", settings.bind)))?;
         let port = listener.local_addr().map_err(|e| StartupError::Fatal(e.to_string()))?.port();
@@ -94,6 +96,7 @@ impl Application {
             metrics,
             identity,
             openapi: http::openapi::document(),
+            engine,
         });
         let limits = state.clone();
         actix_web::rt::spawn(async move {
@@ -177,6 +180,12 @@ pub async fn initialize(state: &AppState) -> Result<(), StartupError> {
             .map_err(|e| StartupError::Fatal(format!("cannot create the bootstrap admin: {e}")))?;
     }
     // The engine's actors are rebuilt here from the database as they are added.
+    let (experts, cases) = state
+        .engine
+        .restore(&state.store)
+        .await
+        .map_err(|e| StartupError::Fatal(format!("cannot rebuild the routing engine: {e}")))?;
+    tracing::info!(experts, open_escalations = cases, "routing engine rebuilt");
     let started = EventRecord {
         id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
         stream: "server".into(),

@@ -11,16 +11,27 @@
 //!   its error. A change is acknowledged only after its transaction committed.
 //!
 //! - `model` — ids, priorities, statuses and domains: the engine's vocabulary.
+//! - `records` — the snapshots actors persist: escalations, experts, feedback.
 //! - `routing` — the pure policy and its per-domain indexes (no actix).
 //!
-//! Later parts add one file per actor: `supervisor`, `expert`, `escalation`,
-//! `tenant`, `webhook`.
+//! - `quality_gate` — `output_schema` compiled once, shared by content, and
+//!   the check of an expert's answer.
+//! - `engine` — configuration, errors and the messages the server sends.
+//! - `supervisor`, `expert`, `escalation` — the RoutingSupervisor (owns the
+//!   `Router`), one ExpertActor per expert, one EscalationActor per open case.
+//!
+//! Later parts add `tenant` and `webhook`.
 
+pub mod engine;
+pub mod escalation;
+pub mod expert;
 pub mod instrument;
 pub mod model;
 pub mod persistence;
 pub mod quality_gate;
+pub mod records;
 pub mod routing;
+pub mod supervisor;
 
 pub use instrument::{ActorKind, ActorStats, HandlerTimer};
 pub use persistence::{Change, EventRecord, PersistError, Persistence};

@@ -5,6 +5,9 @@
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use crate::model::ExpertId;
+use crate::records::{EscalationRecord, ExpertRecord, FeedbackWrite, IdempotencyRecord};
+
 /// One row of the append-only event log: what happened to which entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -19,11 +22,24 @@ pub struct EventRecord {
     pub at_ms: i64,
 }
 
-/// A state change an actor wants committed. Later parts add one variant per
-/// aggregate snapshot (expert, escalation, tenant, webhook delivery).
+/// A state change an actor wants committed. Snapshots carry the whole
+/// aggregate as its owner holds it; the few counters that several owners
+/// touch are changed relatively (`CountResolution`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     AppendEvent(EventRecord),
+    InsertEscalation(Box<EscalationRecord>),
+    /// Rewrites the case's snapshot (everything but its feedback).
+    UpdateEscalation(Box<EscalationRecord>),
+    InsertExpert(Box<ExpertRecord>),
+    /// Rewrites the expert's profile: name, email, domains, credentials,
+    /// tier, status, max_concurrent, token hash. Not its counters.
+    UpdateExpert(Box<ExpertRecord>),
+    /// One more resolution to the expert's count.
+    CountResolution(ExpertId),
+    /// Refused as `Conflict` when the case's feedback changed meanwhile.
+    RecordFeedback(Box<FeedbackWrite>),
+    RecordIdempotency(Box<IdempotencyRecord>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +47,12 @@ pub enum PersistError {
     /// The transaction holding this change failed; nothing of it was committed.
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// A rule checked inside the transaction refused this change; nothing of it committed.
+    #[error("{0}")]
+    Conflict(String),
+    /// A uniqueness rule refused this change; nothing of it committed.
+    #[error("duplicate: {0}")]
+    Duplicate(String),
     /// The store is shutting down or gone.
     #[error("store unavailable: {0}")]
     Unavailable(String),

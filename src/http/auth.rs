@@ -195,3 +195,35 @@ pub async fn platform_tenant_access(
     }
     Ok(TenantAccess { tenant, membership, super_admin: session.is_super_admin() })
 }
+
+/// An expert in the portal, authenticated by the `X-Expert-Token` (`exp_...`)
+/// issued at registration or rotation. Unknown and retired tokens get the same 401.
+pub struct ExpertToken {
+    pub expert: crate::store::escalations::ExpertRow,
+}
+
+/// Prefix of expert portal tokens.
+pub const EXPERT_TOKEN_PREFIX: &str = "exp_";
+
+impl FromRequest for ExpertToken {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let presented = header(&req, "x-expert-token").ok_or_else(|| {
+                AppError::Unauthorized("Missing expert token: send it in the X-Expert-Token header".into())
+            })?;
+            if !presented.starts_with(EXPERT_TOKEN_PREFIX) || presented.len() > 200 {
+                return Err(AppError::Unauthorized("Invalid expert token".into()));
+            }
+            // Looked up by its SHA-256: the comparison never touches the token itself.
+            match state.store.expert_by_token_hash(tokens::sha256_hex(presented)).await? {
+                Some(expert) => Ok(ExpertToken { expert }),
+                None => Err(AppError::Unauthorized("Invalid expert token".into())),
+            }
+        })
+    }
+}

@@ -56,6 +56,13 @@ impl Modify for SecuritySchemes {
             ))),
         );
         components.add_security_scheme(
+            "expert_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Expert-Token",
+                "`exp_...`, issued by POST /experts or POST /experts/{expert_id}/token",
+            ))),
+        );
+        components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -86,6 +93,25 @@ impl Modify for SecuritySchemes {
         escalation::auth::register,
         escalation::auth::new_api_key,
         escalation::auth::usage,
+        escalation::escalations::create,
+        escalation::escalations::list,
+        escalation::escalations::get,
+        escalation::escalations::wait,
+        escalation::escalations::cancel,
+        escalation::escalations::feedback,
+        escalation::experts::create,
+        escalation::experts::list,
+        escalation::experts::get,
+        escalation::experts::patch,
+        escalation::experts::rotate_token,
+        escalation::portal::get_me,
+        escalation::portal::patch_me,
+        escalation::portal::my_cases,
+        escalation::portal::my_case,
+        escalation::portal::accept,
+        escalation::portal::resolve,
+        escalation::portal::decline,
+        escalation::domains::list,
         agent::auth::signup,
         agent::auth::verify_email,
         agent::auth::login,
@@ -123,6 +149,10 @@ impl Modify for SecuritySchemes {
     tags(
         (name = "operator", description = "Liveness, readiness, metrics and this document"),
         (name = "escalation: auth", description = "Escalation API: tenants and their API keys"),
+        (name = "escalation: escalations", description = "Escalation API: create, follow, cancel and rate cases"),
+        (name = "escalation: experts", description = "Escalation API: the tenant's experts"),
+        (name = "escalation: expert portal", description = "Escalation API: experts answer their cases (X-Expert-Token)"),
+        (name = "escalation: domains", description = "Escalation API: expert domains"),
         (name = "agent: auth", description = "Agent API: sign-up, email verification, login"),
         (name = "agent: api keys", description = "Agent API: keys for Cerebral invocation"),
         (name = "platform: auth", description = "Platform API: one-time-code sign-in"),

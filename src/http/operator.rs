@@ -87,7 +87,35 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.run_upkeep();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    let mut body = state.metrics.render();
+    body.push_str(&process_metrics());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
+}
+
+/// The standard `process_*` figures Prometheus clients export, read from
+/// `/proc/self` at scrape time (Linux; empty elsewhere).
+fn process_metrics() -> String {
+    let mut out = String::new();
+    // statm: size resident shared text lib data dt, in pages.
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+        let fields: Vec<u64> = statm.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+        if let (Some(size), Some(resident)) = (fields.first(), fields.get(1)) {
+            // 4 KiB pages: the page size of Linux on x86_64 and of common aarch64 kernels.
+            let page = 4096u64;
+            out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
+            out.push_str("# TYPE process_resident_memory_bytes gauge\n");
+            out.push_str(&format!("process_resident_memory_bytes {}\n", resident * page));
+            out.push_str("# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n");
+            out.push_str("# TYPE process_virtual_memory_bytes gauge\n");
+            out.push_str(&format!("process_virtual_memory_bytes {}\n", size * page));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+        out.push_str("# HELP process_open_fds Number of open file descriptors.\n");
+        out.push_str("# TYPE process_open_fds gauge\n");
+        out.push_str(&format!("process_open_fds {}\n", entries.count()));
+    }
+    out
 }
 
 /// This document.

@@ -32,8 +32,16 @@ impl From<&EventRecord> for EventRow {
 }
 
 fn to_write(change: Change) -> Write {
+    use super::escalations as esc;
     match change {
         Change::AppendEvent(e) => Write::Row(Row::Event(EventRow::from(&e))),
+        Change::InsertEscalation(r) => esc::insert_escalation(&r),
+        Change::UpdateEscalation(r) => esc::update_escalation(&r),
+        Change::InsertExpert(r) => esc::insert_expert(&r),
+        Change::UpdateExpert(r) => esc::update_expert(&r),
+        Change::CountResolution(e) => esc::count_resolution(e),
+        Change::RecordFeedback(w) => esc::record_feedback(&w),
+        Change::RecordIdempotency(r) => esc::record_idempotency(&r),
     }
 }
 
@@ -44,6 +52,8 @@ impl Persistence for Store {
             let request = WriteRequest(changes.into_iter().map(to_write).collect());
             store.submit(request).await.map_err(|e| match e {
                 StoreError::Unavailable(m) => PersistError::Unavailable(m),
+                StoreError::Conflict(m) => PersistError::Conflict(m),
+                StoreError::Duplicate(m) => PersistError::Duplicate(m),
                 other => PersistError::CommitFailed(other.to_string()),
             })
         }

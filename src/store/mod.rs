@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod connection;
+pub mod escalations;
 pub mod events;
 pub mod group_commit;
 pub mod identity;

@@ -111,14 +111,82 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    experts (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        email -> Text,
+        domains -> Text,
+        credentials -> Text,
+        tier -> Text,
+        status -> Text,
+        max_concurrent -> Integer,
+        token_hash -> Text,
+        quality_sum -> Double,
+        quality_count -> BigInt,
+        resolution_count -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    escalations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        domain -> Text,
+        query -> Text,
+        context -> Nullable<Text>,
+        priority -> Text,
+        status -> Text,
+        output_schema -> Nullable<Text>,
+        callback_url -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        task_type -> Nullable<Text>,
+        candidates -> Text,
+        sla_deadline -> BigInt,
+        created_at -> BigInt,
+        routed_at -> Nullable<BigInt>,
+        accepted_at -> Nullable<BigInt>,
+        resolved_at -> Nullable<BigInt>,
+        closed_at -> Nullable<BigInt>,
+        expert_id -> Nullable<Text>,
+        excluded_experts -> Text,
+        resolution -> Nullable<Text>,
+        feedback_score -> Nullable<Double>,
+        feedback_comment -> Nullable<Text>,
+        feedback_at -> Nullable<BigInt>,
+        feedback_version -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (tenant_id, idem_key) {
+        tenant_id -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        escalation_id -> Text,
+        response -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(escalations -> tenants (tenant_id));
+diesel::joinable!(experts -> tenants (tenant_id));
+diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_entries,
+    escalations,
     events,
+    experts,
+    idempotency_keys,
     jwt_revocations,
     memberships,
     one_time_codes,

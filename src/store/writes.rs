@@ -8,8 +8,9 @@ use diesel::prelude::*;
 
 use super::bench::ProbeRow;
 use super::connection::DbConn;
+use super::escalations::EscalationRow;
 use super::events::EventRow;
-use super::schema::{events, store_probes};
+use super::schema::{escalations, events, store_probes};
 
 /// A closure run inside the batch's transaction. It may run twice (see
 /// `group_commit::commit`), so it must depend only on what it captured.
@@ -20,6 +21,7 @@ pub type WriteOp = Box<dyn Fn(&mut DbConn) -> QueryResult<()> + Send>;
 pub enum Row {
     Event(EventRow),
     Probe(ProbeRow),
+    Escalation(Box<EscalationRow>),
 }
 
 impl Row {
@@ -27,6 +29,7 @@ impl Row {
         match self {
             Row::Event(_) => "events",
             Row::Probe(_) => "store_probes",
+            Row::Escalation(_) => "escalations",
         }
     }
 }
@@ -127,6 +130,15 @@ fn insert_rows(conn: &mut DbConn, rows: &[&Row]) -> QueryResult<()> {
                 let values: Vec<&ProbeRow> =
                     chunk.iter().filter_map(|r| if let Row::Probe(p) = r { Some(p) } else { None }).collect();
                 crate::on_backend!(conn, |c| diesel::insert_into(store_probes::table)
+                    .values(values)
+                    .execute(c))?;
+            }
+            Row::Escalation(_) => {
+                let values: Vec<&EscalationRow> = chunk
+                    .iter()
+                    .filter_map(|r| if let Row::Escalation(e) = r { Some(e.as_ref()) } else { None })
+                    .collect();
+                crate::on_backend!(conn, |c| diesel::insert_into(escalations::table)
                     .values(values)
                     .execute(c))?;
             }

@@ -138,17 +138,19 @@ pub async fn new_api_key(
         (status = 401, description = "Missing or invalid API key", body = crate::http::openapi::DetailError),
     )
 )]
-pub async fn usage(caller: EscalationKey) -> Result<HttpResponse, AppError> {
+pub async fn usage(state: web::Data<AppState>, caller: EscalationKey) -> Result<HttpResponse, AppError> {
     let plan = Plan::parse(&caller.tenant.plan).map_err(AppError::internal)?;
     let (per_day, per_month) = plan.escalation_limits();
-    // Escalations do not exist yet: their counts join here with the routing engine.
-    let (today, this_month) = (0u64, 0u64);
+    let (day_start, month_start, _, _) = super::escalations::quota_windows(crate::store::now_ms());
+    let tenant = switchboard_actors::model::TenantId(caller.tenant.id.clone());
+    let (today, this_month) = state.store.escalation_counts(tenant.clone(), day_start, month_start).await?;
+    let avg = state.store.avg_resolution_secs(tenant, month_start).await?;
     Ok(HttpResponse::Ok().json(UsageResponse {
         tenant_id: caller.tenant.id,
         tier: plan.as_str().into(),
         escalations_today: today,
         escalations_this_month: this_month,
-        avg_resolution_time: None,
+        avg_resolution_time: avg.map(|s| (s * 10.0).round() / 10.0),
         limits: UsageLimits { escalations_per_day: per_day, escalations_per_month: per_month },
         credits: per_month.map(|m| m.saturating_sub(this_month)),
     }))

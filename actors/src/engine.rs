@@ -1,0 +1,240 @@
+//! What the routing engine's actors share: its configuration, its errors, the
+//! messages the server sends, and the `CaseListener` through which other
+//! parts (webhooks, agents) learn that a case was resolved or expired.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Message;
+use tokio::sync::oneshot;
+
+use crate::model::{
+    DeclineReason, Domain, EscalationId, ExpertId, ExpertStatus, ExpertTier, Priority, TenantId,
+};
+use crate::persistence::{Change, PersistError};
+use crate::quality_gate::{CompiledSchema, GateError};
+use crate::records::{EscalationRecord, ExpertRecord, Feedback, IdempotencyRecord};
+
+/// Told about a case's end, inside and after its closing transaction.
+pub trait CaseListener: Send + Sync + 'static {
+    /// Extra changes committed atomically with the case's closing snapshot
+    /// (the webhook engine persists its deliveries here).
+    fn closing_changes(&self, _record: &EscalationRecord, _event: CaseEvent) -> Vec<Change> {
+        Vec::new()
+    }
+
+    /// After the closing transaction committed.
+    fn closed(&self, _record: &EscalationRecord, _event: CaseEvent) {}
+}
+
+/// How a case ended, for listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseEvent {
+    Resolved,
+    Expired,
+    Cancelled,
+}
+
+impl CaseEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaseEvent::Resolved => "escalation.resolved",
+            CaseEvent::Expired => "escalation.expired",
+            CaseEvent::Cancelled => "escalation.cancelled",
+        }
+    }
+}
+
+/// A listener that does nothing.
+pub struct NoListener;
+
+impl CaseListener for NoListener {}
+
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// How long an expert has to accept a routed case, per priority.
+    pub reservation_urgent: Duration,
+    pub reservation_standard: Duration,
+    pub reservation_batch: Duration,
+    /// Wait before retrying a timer's transition that failed to commit.
+    pub retry_after_failure: Duration,
+    pub listener: Arc<dyn CaseListener>,
+}
+
+impl EngineConfig {
+    pub fn reservation_for(&self, p: Priority) -> Duration {
+        match p {
+            Priority::Urgent => self.reservation_urgent,
+            Priority::Standard => self.reservation_standard,
+            Priority::Batch => self.reservation_batch,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// No such case or expert for this caller (another tenant's is "not found" too).
+    #[error("not found")]
+    NotFound,
+    /// The case has no actor: it is closed (or never existed). Read it from the database.
+    #[error("not open")]
+    NotOpen,
+    /// The transition is not allowed from the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The Quality Gate refused the answer.
+    #[error("the answer does not pass the Quality Gate")]
+    Gate(Vec<GateError>),
+    #[error("{0}")]
+    Persist(PersistError),
+    /// The engine is stopping.
+    #[error("the routing engine is unavailable")]
+    Unavailable,
+}
+
+impl From<PersistError> for EngineError {
+    fn from(e: PersistError) -> Self {
+        match e {
+            PersistError::Conflict(m) => EngineError::Conflict(m),
+            other => EngineError::Persist(other),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Time from now until `at_ms` (zero if past).
+pub fn until(at_ms: i64) -> Duration {
+    Duration::from_millis((at_ms - now_ms()).max(0) as u64)
+}
+
+/// Who is asking: a tenant's API key or an expert's portal token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Tenant(TenantId),
+    Expert(ExpertId),
+    /// The server itself, after checking the caller's right some other way
+    /// (feedback: the case's tenant rates a platform-wide expert).
+    Trusted,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolveInput {
+    pub answer: serde_json::Value,
+    pub confidence: Option<f64>,
+    pub reasoning: Option<String>,
+    pub source_candidate_id: Option<String>,
+    pub candidate_action: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeclineInput {
+    pub reason: DeclineReason,
+    pub notes: Option<String>,
+    pub source_candidate_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaseCommand {
+    Get,
+    /// Answered at once when closed; else a receiver of the closed record.
+    Wait,
+    Cancel,
+    Accept,
+    Resolve(ResolveInput),
+    Decline(DeclineInput),
+}
+
+pub enum CaseReply {
+    Record(Box<EscalationRecord>),
+    Waiting { current: Box<EscalationRecord>, closed: oneshot::Receiver<EscalationRecord> },
+}
+
+/// A command for an open case, through the supervisor.
+#[derive(Message)]
+#[rtype(result = "Result<CaseReply, EngineError>")]
+pub struct ToCase {
+    pub id: EscalationId,
+    pub caller: Caller,
+    pub command: CaseCommand,
+}
+
+/// A new case: committed (with `extra`, e.g. its idempotency record), then
+/// given an actor and routed. Answers with the committed record (`pending`).
+#[derive(Message)]
+#[rtype(result = "Result<EscalationRecord, EngineError>")]
+pub struct CreateCase {
+    pub record: EscalationRecord,
+    pub schema: Option<Arc<CompiledSchema>>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// A new expert: committed, then given an actor and offered queued cases.
+#[derive(Message)]
+#[rtype(result = "Result<ExpertRecord, EngineError>")]
+pub struct RegisterExpert(pub ExpertRecord);
+
+/// Changes to an expert's profile; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ExpertPatch {
+    pub status: Option<ExpertStatus>,
+    pub domains: Option<Vec<Domain>>,
+    pub credentials: Option<Vec<String>>,
+    pub tier: Option<ExpertTier>,
+    pub max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExpertCommand {
+    Patch(ExpertPatch),
+    /// Retires the old portal token: only this hash works from now on.
+    RotateToken {
+        token_hash: String,
+    },
+    /// A caller rated a case this expert resolved. `previous` is the case's
+    /// current feedback (replaced), read at `expected_version`.
+    Feedback {
+        escalation: EscalationId,
+        expected_version: i64,
+        previous: Option<f64>,
+        feedback: Feedback,
+    },
+}
+
+/// A command for an expert, through the supervisor. `caller` must be the
+/// expert's tenant or the expert itself, else `NotFound`.
+#[derive(Message)]
+#[rtype(result = "Result<ExpertRecord, EngineError>")]
+pub struct ToExpert {
+    pub id: ExpertId,
+    pub caller: Caller,
+    pub command: ExpertCommand,
+}
+
+/// Start-up: every expert and every open case, from the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Restore {
+    pub experts: Vec<ExpertRecord>,
+    pub cases: Vec<(EscalationRecord, Option<Arc<CompiledSchema>>)>,
+}
+
+/// Queue depth per (domain, priority) and the router's sizes.
+#[derive(Message)]
+#[rtype(result = "RoutingSnapshot")]
+pub struct ReadRouting;
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RoutingSnapshot {
+    pub queue_depths: Vec<(String, &'static str, usize)>,
+    pub experts: usize,
+    pub open_cases: usize,
+}
+
+/// Messages an engine actor queues before `send` waits (`do_send` never waits).
+pub const MAILBOX_CAPACITY: usize = 1 << 16;
