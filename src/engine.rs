@@ -141,8 +141,14 @@ pub fn engine_error(e: EngineError) -> AppError {
         EngineError::Persist(p) => match p {
             switchboard_actors::PersistError::Unavailable(m) => StoreError::Unavailable(m).into(),
             switchboard_actors::PersistError::Duplicate(m) => StoreError::Duplicate(m).into(),
+            switchboard_actors::PersistError::Limited { message, retry_after_secs } => {
+                AppError::RateLimited { message, retry_after_secs }
+            }
             other => AppError::internal(other),
         },
+        EngineError::Limited { message, retry_after_secs } => {
+            AppError::RateLimited { message, retry_after_secs }
+        }
         EngineError::Unavailable => AppError::Unavailable {
             code: "CIRCUIT_OPEN",
             message: "the routing engine is unavailable".into(),

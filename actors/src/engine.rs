@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::persistence::{Change, PersistError};
 use crate::quality_gate::{CompiledSchema, GateError};
-use crate::records::{EscalationRecord, ExpertRecord, Feedback, IdempotencyRecord};
+use crate::records::{EscalationRecord, ExpertRecord, Feedback, IdempotencyRecord, QuotaCheck};
 
 /// Told about a case's end, inside and after its closing transaction.
 pub trait CaseListener: Send + Sync + 'static {
@@ -87,6 +87,9 @@ pub enum EngineError {
     Gate(Vec<GateError>),
     #[error("{0}")]
     Persist(PersistError),
+    /// A limit was reached (a tier's quota).
+    #[error("{message}")]
+    Limited { message: String, retry_after_secs: u64 },
     /// The engine is stopping.
     #[error("the routing engine is unavailable")]
     Unavailable,
@@ -96,6 +99,9 @@ impl From<PersistError> for EngineError {
     fn from(e: PersistError) -> Self {
         match e {
             PersistError::Conflict(m) => EngineError::Conflict(m),
+            PersistError::Limited { message, retry_after_secs } => {
+                EngineError::Limited { message, retry_after_secs }
+            }
             other => EngineError::Persist(other),
         }
     }
@@ -172,6 +178,8 @@ pub struct CreateCase {
     pub record: EscalationRecord,
     pub schema: Option<Arc<CompiledSchema>>,
     pub idempotency: Option<IdempotencyRecord>,
+    /// The tier's limits, checked atomically with the insert.
+    pub quotas: Vec<QuotaCheck>,
 }
 
 /// A new expert: committed, then given an actor and offered queued cases.

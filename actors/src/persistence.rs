@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ExpertId;
-use crate::records::{EscalationRecord, ExpertRecord, FeedbackWrite, IdempotencyRecord};
+use crate::records::{EscalationRecord, ExpertRecord, FeedbackWrite, IdempotencyRecord, QuotaCheck};
 
 /// One row of the append-only event log: what happened to which entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub enum Change {
     /// Refused as `Conflict` when the case's feedback changed meanwhile.
     RecordFeedback(Box<FeedbackWrite>),
     RecordIdempotency(Box<IdempotencyRecord>),
+    /// Refused as `Limited` when the tenant already has `limit` escalations
+    /// created since `since_ms`; checked in the same transaction as the insert.
+    CheckQuota(Box<QuotaCheck>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +53,9 @@ pub enum PersistError {
     /// A rule checked inside the transaction refused this change; nothing of it committed.
     #[error("{0}")]
     Conflict(String),
+    /// A limit checked inside the transaction (a tier's quota) refused this change.
+    #[error("{message}")]
+    Limited { message: String, retry_after_secs: u64 },
     /// A uniqueness rule refused this change; nothing of it committed.
     #[error("duplicate: {0}")]
     Duplicate(String),

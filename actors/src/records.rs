@@ -127,3 +127,14 @@ pub struct IdempotencyRecord {
     pub response: Value,
     pub at_ms: i64,
 }
+
+/// One of a tier's escalation limits, enforced inside the create's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaCheck {
+    pub tenant: TenantId,
+    pub since_ms: i64,
+    pub limit: u64,
+    /// Said to the caller when the limit is reached.
+    pub message: String,
+    pub retry_after_secs: u64,
+}

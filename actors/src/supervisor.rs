@@ -193,8 +193,9 @@ impl Handler<CreateCase> for RoutingSupervisor {
 
     fn handle(&mut self, msg: CreateCase, _: &mut Self::Context) -> Self::Result {
         let _t = SUPERVISOR.handling("CreateCase");
-        let CreateCase { record, schema, idempotency } = msg;
-        let mut changes = vec![Change::InsertEscalation(Box::new(record.clone()))];
+        let CreateCase { record, schema, idempotency, quotas } = msg;
+        let mut changes: Vec<Change> = quotas.into_iter().map(|q| Change::CheckQuota(Box::new(q))).collect();
+        changes.push(Change::InsertEscalation(Box::new(record.clone())));
         if let Some(i) = idempotency {
             changes.push(Change::RecordIdempotency(Box::new(i)));
         }

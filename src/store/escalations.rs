@@ -11,11 +11,12 @@ use switchboard_actors::model::{
     Domain, EscalationId, EscalationStatus, ExpertId, ExpertStatus, ExpertTier, Priority, TenantId,
 };
 use switchboard_actors::records::{
-    Candidate, EscalationRecord, ExpertRecord, Feedback, FeedbackWrite, IdempotencyRecord, Resolution,
+    Candidate, EscalationRecord, ExpertRecord, Feedback, FeedbackWrite, IdempotencyRecord, QuotaCheck,
+    Resolution,
 };
 
-use super::schema::{escalations, experts, idempotency_keys};
-use super::writes::{conflict, op, Row, Write};
+use super::schema::{escalations, experts, idempotency_keys, tenants};
+use super::writes::{conflict, limited, op, Row, Write};
 use super::{Store, StoreError};
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone, PartialEq)]
@@ -357,6 +358,32 @@ pub fn record_idempotency(r: &IdempotencyRecord) -> Write {
         )
         .execute(conn)?;
         diesel::insert_into(idempotency_keys::table).values(row.clone()).execute(conn).map(|_| ())
+    })
+}
+
+/// Refuses the request when the tenant has reached the limit. On PostgreSQL
+/// the tenant's row is locked first, so two transactions cannot both count
+/// below the limit and both insert; SQLite has a single writer anyway.
+pub fn check_quota(q: &QuotaCheck) -> Write {
+    let q = q.clone();
+    op(move |conn| {
+        if let crate::store::DbConn::Postgres(pg) = conn {
+            tenants::table
+                .find(&q.tenant.0)
+                .select(tenants::id)
+                .for_update()
+                .first::<String>(pg)
+                .optional()?;
+        }
+        let n: i64 = escalations::table
+            .filter(escalations::tenant_id.eq(&q.tenant.0))
+            .filter(escalations::created_at.ge(q.since_ms))
+            .count()
+            .get_result(conn)?;
+        if n.max(0) as u64 >= q.limit {
+            return Err(limited(q.message.clone(), q.retry_after_secs));
+        }
+        Ok(())
     })
 }
 

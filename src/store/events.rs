@@ -42,6 +42,7 @@ fn to_write(change: Change) -> Write {
         Change::CountResolution(e) => esc::count_resolution(e),
         Change::RecordFeedback(w) => esc::record_feedback(&w),
         Change::RecordIdempotency(r) => esc::record_idempotency(&r),
+        Change::CheckQuota(q) => esc::check_quota(&q),
     }
 }
 
@@ -54,6 +55,9 @@ impl Persistence for Store {
                 StoreError::Unavailable(m) => PersistError::Unavailable(m),
                 StoreError::Conflict(m) => PersistError::Conflict(m),
                 StoreError::Duplicate(m) => PersistError::Duplicate(m),
+                StoreError::Limited { message, retry_after_secs } => {
+                    PersistError::Limited { message, retry_after_secs }
+                }
                 other => PersistError::CommitFailed(other.to_string()),
             })
         }

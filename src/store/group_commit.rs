@@ -20,7 +20,7 @@ use switchboard_actors::ActorKind;
 use tokio::sync::oneshot;
 
 use super::connection::{DbConn, DbPool};
-use super::writes::{apply, WriteConflict, WriteRequest};
+use super::writes::{apply, WriteConflict, WriteLimited, WriteRequest};
 use super::StoreError;
 
 static BATCHER: ActorKind = ActorKind::new("store_batcher");
@@ -296,6 +296,11 @@ impl StoreError {
             DieselError::QueryBuilderError(e) if e.is::<WriteConflict>() => {
                 StoreError::Conflict(e.to_string())
             }
+            DieselError::QueryBuilderError(e) if e.is::<WriteLimited>() => match e.downcast::<WriteLimited>()
+            {
+                Ok(l) => StoreError::Limited { message: l.message, retry_after_secs: l.retry_after_secs },
+                Err(e) => StoreError::Rejected(e.to_string()),
+            },
             other => StoreError::Rejected(other.to_string()),
         }
     }

@@ -22,7 +22,7 @@ pub use connection::{DbConn, DbPool};
 pub use group_commit::CommitCounters;
 use group_commit::{Batcher, Flush, Submit, Writer};
 use std::sync::Arc;
-pub use writes::{conflict, op, Row, Write, WriteOp, WriteRequest};
+pub use writes::{conflict, limited, op, Row, Write, WriteOp, WriteRequest};
 
 use crate::error::AppError;
 use crate::settings::DatabaseUrl;
@@ -38,6 +38,9 @@ pub enum StoreError {
     /// This write found a rule broken (see `writes::conflict`); the rest of its batch committed.
     #[error("{0}")]
     Conflict(String),
+    /// This write found a limit reached (see `writes::limited`); the rest of its batch committed.
+    #[error("{message}")]
+    Limited { message: String, retry_after_secs: u64 },
     /// This write failed for another reason; the rest of its batch committed.
     #[error("write rejected: {0}")]
     Rejected(String),
@@ -56,6 +59,9 @@ impl From<StoreError> for AppError {
                 AppError::Unavailable { code: "CIRCUIT_OPEN", message: "database unavailable".into() }
             }
             StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Limited { message, retry_after_secs } => {
+                AppError::RateLimited { message, retry_after_secs }
+            }
             other => AppError::internal(other),
         }
     }

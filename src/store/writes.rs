@@ -61,6 +61,30 @@ impl std::fmt::Display for WriteConflict {
 
 impl std::error::Error for WriteConflict {}
 
+/// A limit a write found reached inside its transaction (a tier's quota):
+/// the request is refused as rate limited, and nothing of it is committed.
+#[derive(Debug)]
+pub struct WriteLimited {
+    pub message: String,
+    pub retry_after_secs: u64,
+}
+
+impl std::fmt::Display for WriteLimited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WriteLimited {}
+
+/// The error an op returns to refuse its request as over a limit.
+pub fn limited(message: impl Into<String>, retry_after_secs: u64) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(Box::new(WriteLimited {
+        message: message.into(),
+        retry_after_secs,
+    }))
+}
+
 /// The error an op returns to refuse its request with a conflict.
 pub fn conflict(message: impl Into<String>) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(Box::new(WriteConflict(message.into())))

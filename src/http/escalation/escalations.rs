@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchboard_actors::engine::{Caller, CaseCommand, CaseReply, CreateCase, EngineError, ExpertCommand};
 use switchboard_actors::model::{Domain, EscalationId, EscalationStatus, Priority, TenantId};
-use switchboard_actors::records::{Candidate, EscalationRecord, Feedback, IdempotencyRecord};
+use switchboard_actors::records::{Candidate, EscalationRecord, Feedback, IdempotencyRecord, QuotaCheck};
 use switchboard_actors::PersistError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -189,28 +189,48 @@ pub fn quota_windows(now: i64) -> (i64, i64, i64, i64) {
     (day_start, month_start, day_start + 86_400_000, next_month_start)
 }
 
-async fn check_quota(state: &AppState, tenant: &TenantId, plan: Plan) -> Result<(), AppError> {
+/// The tier's limits as checks for the create's transaction (none when
+/// unlimited). Answers 429 at once when a limit is already reached; the
+/// checks run again inside the transaction, so concurrent creates cannot
+/// overshoot.
+async fn quota_checks(state: &AppState, tenant: &TenantId, plan: Plan) -> Result<Vec<QuotaCheck>, AppError> {
     let (per_day, per_month) = plan.escalation_limits();
-    if per_day.is_none() && per_month.is_none() {
-        return Ok(());
-    }
     let now = now_ms();
     let (day_start, month_start, next_day, next_month) = quota_windows(now);
-    let (today, month) = state.store.escalation_counts(tenant.clone(), day_start, month_start).await?;
-    let secs_until = |at: i64| ((at - now).max(1000) + 999) / 1000;
-    if let Some(limit) = per_month.filter(|l| month >= *l) {
-        return Err(AppError::RateLimited {
+    let secs_until = |at: i64| (((at - now).max(1000) + 999) / 1000) as u64;
+    let mut checks = Vec::new();
+    if let Some(limit) = per_month {
+        checks.push(QuotaCheck {
+            tenant: tenant.clone(),
+            since_ms: month_start,
+            limit,
             message: format!("Monthly escalation limit of the {} tier reached ({limit})", plan.as_str()),
-            retry_after_secs: secs_until(next_month) as u64,
+            retry_after_secs: secs_until(next_month),
         });
     }
-    if let Some(limit) = per_day.filter(|l| today >= *l) {
-        return Err(AppError::RateLimited {
+    if let Some(limit) = per_day {
+        checks.push(QuotaCheck {
+            tenant: tenant.clone(),
+            since_ms: day_start,
+            limit,
             message: format!("Daily escalation limit of the {} tier reached ({limit})", plan.as_str()),
-            retry_after_secs: secs_until(next_day) as u64,
+            retry_after_secs: secs_until(next_day),
         });
     }
-    Ok(())
+    if checks.is_empty() {
+        return Ok(checks);
+    }
+    let (today, month) = state.store.escalation_counts(tenant.clone(), day_start, month_start).await?;
+    for c in &checks {
+        let used = if c.since_ms == month_start { month } else { today };
+        if used >= c.limit {
+            return Err(AppError::RateLimited {
+                message: c.message.clone(),
+                retry_after_secs: c.retry_after_secs,
+            });
+        }
+    }
+    Ok(checks)
 }
 
 /// Answers a repeated `Idempotency-Key`: the first response, or 409 for another body.
@@ -272,7 +292,7 @@ pub async fn create(
         }
     }
     let (record, schema) = parse_create(&state, tenant.clone(), body.0).await?;
-    check_quota(&state, &tenant, plan).await?;
+    let quotas = quota_checks(&state, &tenant, plan).await?;
     let summary = serde_json::to_value(EscalationSummary::from(&record)).map_err(AppError::internal)?;
     let idempotency = idem_key.clone().map(|key| IdempotencyRecord {
         tenant: tenant.clone(),
@@ -282,7 +302,7 @@ pub async fn create(
         response: summary.clone(),
         at_ms: record.created_at_ms,
     });
-    match state.engine.create(CreateCase { record, schema, idempotency }).await {
+    match state.engine.create(CreateCase { record, schema, idempotency, quotas }).await {
         Ok(_) => Ok(HttpResponse::Created().json(summary)),
         // The same key raced in from another request: answer as that one was answered.
         Err(EngineError::Persist(PersistError::Duplicate(_))) if idem_key.is_some() => {
