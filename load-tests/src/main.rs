@@ -3,7 +3,11 @@
 //!
 //! Figures are only comparable within one run on one machine, so each
 //! scenario's throughput is also given as a ratio to `ceiling` (`GET
-//! /healthz`) measured in the same run: `switchboard-load all`.
+//! /healthz`) measured in the same run: `switchboard-load all`, or any
+//! single scenario, which runs after a ceiling unless `--no-ceiling`.
+//!
+//! `create`, `lifecycle` and `scale` need an operator key (`--api-key` or
+//! `SWITCHBOARD_LOAD_API_KEY`; `switchboard admin operator-key` prints one).
 //!
 //! `--url` must point at your own server. The tool sends nothing anywhere
 //! else, and every run is bounded (by `--duration` or `--requests`) and
@@ -37,36 +41,48 @@ use scenarios::{Env, ScenarioCmd};
 #[command(version, about = "Load tester for a running Switchboard server (point --url at your own server)")]
 struct Cli {
     /// Base URL of the server under test; nothing else is ever contacted
-    #[arg(long, default_value = "http://127.0.0.1:8080", value_parser = parse_base_url)]
+    #[arg(global = true, long, default_value = "http://127.0.0.1:8080", value_parser = parse_base_url)]
     url: String,
 
     /// Operations in flight at once (one worker each)
-    #[arg(short, long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(global = true, short, long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     concurrency: u32,
 
     /// How long to measure, e.g. 500ms, 10s, 2m
-    #[arg(short, long, default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(global = true, short, long, default_value = "10s", value_parser = parse_positive_duration)]
     duration: Duration,
 
     /// Total operations to measure; takes precedence over --duration
-    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(global = true, short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
 
     /// Unmeasured run before each scenario, e.g. 0s, 1s
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(global = true, long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
 
     /// Per-request timeout, e.g. 30s
-    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
+    #[arg(global = true, long, default_value = "30s", value_parser = parse_positive_duration)]
     timeout: Duration,
 
     /// Print the summary as one JSON object on stdout instead of tables
-    #[arg(long)]
+    #[arg(global = true, long)]
     json: bool,
 
     /// Do not draw the progress bar (it is never drawn when stderr is not a terminal)
-    #[arg(long)]
+    #[arg(global = true, long)]
     no_progress: bool,
+
+    /// Escalation API key (`cero_...`) for the scenarios that create
+    /// escalations and experts; default $SWITCHBOARD_LOAD_API_KEY. Use an
+    /// operator key (`switchboard admin operator-key`): other plans are
+    /// limited to a few escalations a day.
+    #[arg(global = true, long, value_name = "KEY")]
+    api_key: Option<String>,
+
+    /// Run a single scenario without measuring the ceiling first (its
+    /// throughput then has no ratio)
+    #[arg(global = true, long)]
+    no_ceiling: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -122,6 +138,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// Where `--api-key` comes from when the flag is not given.
+const API_KEY_ENV: &str = "SWITCHBOARD_LOAD_API_KEY";
+
 /// How long the pre-flight `GET /healthz` may take: a healthy server answers
 /// at once, and a person is waiting.
 const REACHABLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -154,6 +173,16 @@ async fn check_reachable(env: &Env) -> Result<(), String> {
     }
 }
 
+/// The scenarios to run, in order.
+fn plan(command: Command, no_ceiling: bool) -> Vec<ScenarioCmd> {
+    match command {
+        // A throughput means little without the ceiling of the same run.
+        Command::One(cmd) if cmd.wants_ceiling() && !no_ceiling => vec![ScenarioCmd::Ceiling, cmd],
+        Command::One(cmd) => vec![cmd],
+        Command::All => ScenarioCmd::all(),
+    }
+}
+
 async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String)> {
     let fail = |msg: String| (Summary::default(), msg);
     let concurrency = cli.concurrency as usize;
@@ -165,7 +194,13 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         .tcp_nodelay(true)
         .build()
         .map_err(|e| fail(format!("cannot build HTTP client: {}", error_chain(&e))))?;
-    let env = Arc::new(Env { client, base_url: cli.url.clone() });
+    let api_key = cli
+        .api_key
+        .clone()
+        .or_else(|| std::env::var(API_KEY_ENV).ok())
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty());
+    let env = Arc::new(Env { client, base_url: cli.url.clone(), api_key, timeout: cli.timeout });
 
     check_reachable(&env).await.map_err(|e| fail(format!("server at {} not reachable: {e}", cli.url)))?;
 
@@ -175,21 +210,23 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         warmup: cli.warmup,
         progress: !cli.no_progress,
     };
-    let plan = match cli.command {
-        Command::One(cmd) => vec![cmd],
-        Command::All => ScenarioCmd::all(),
-    };
+    let plan = plan(cli.command, cli.no_ceiling);
+    // Before the ceiling runs: a missing or limited key would only fail later.
+    if let Some(cmd) = plan.iter().find(|c| c.needs_api_key()) {
+        let key = scenarios::api_key(&env, cmd.name()).map_err(|e| fail(format!("{e:#}")))?;
+        scenarios::check_key(&env, key).await.map_err(|e| fail(format!("{e:#}")))?;
+    }
 
     let mut summary = Summary::default();
     for cmd in plan {
         if *interrupt.borrow() {
             break;
         }
-        let report = match cmd.run(&env, &cfg, &interrupt).await {
+        let reports = match cmd.run(&env, &cfg, &interrupt).await {
             Ok(r) => r,
-            Err(e) => return Err((summary, format!("{cmd:?}: {e:#}"))),
+            Err(e) => return Err((summary, format!("{}: {e:#}", cmd.name()))),
         };
-        summary.scenarios.push(report);
+        summary.scenarios.extend(reports);
     }
     Ok(summary)
 }
@@ -300,6 +337,55 @@ mod tests {
 
         assert!(Cli::try_parse_from(["switchboard-load", "-c", "0", "ceiling"]).is_err());
         assert!(Cli::try_parse_from(["switchboard-load", "nope"]).is_err());
+    }
+
+    #[test]
+    fn scenario_flags_and_global_flags_parse_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "switchboard-load",
+            "--api-key",
+            "cero_x",
+            "create",
+            "-d",
+            "3s",
+            "-c",
+            "4",
+            "--domains",
+            "3",
+        ])
+        .expect("valid flags");
+        assert_eq!(cli.duration, Duration::from_secs(3));
+        assert_eq!(cli.concurrency, 4);
+        assert_eq!(cli.api_key.as_deref(), Some("cero_x"));
+        assert!(matches!(&cli.command, Command::One(ScenarioCmd::Create(a)) if a.domains == 3));
+
+        let cli =
+            Cli::try_parse_from(["switchboard-load", "scale", "--sizes", "10,200", "--open-cases", "0"])
+                .expect("valid flags");
+        let Command::One(ScenarioCmd::Scale(args)) = &cli.command else { panic!("not scale") };
+        assert_eq!(args.sizes, vec![10, 200]);
+        assert_eq!(args.open_cases, 0);
+        assert!(!args.reduced);
+
+        let cli = Cli::try_parse_from(["switchboard-load", "lifecycle", "--experts", "7", "--poll", "1ms"])
+            .expect("valid flags");
+        let Command::One(ScenarioCmd::Lifecycle(args)) = &cli.command else { panic!("not lifecycle") };
+        assert_eq!(args.experts, 7);
+        assert_eq!(args.poll, Duration::from_millis(1));
+        assert_eq!(args.domains, 4);
+
+        assert!(Cli::try_parse_from(["switchboard-load", "lifecycle", "--experts", "0"]).is_err());
+        assert!(Cli::try_parse_from(["switchboard-load", "scale", "--sizes", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_single_scenario_runs_after_a_ceiling_unless_told_not_to() {
+        let create = || Command::One(ScenarioCmd::Create(scenarios::create::CreateArgs::default()));
+        assert_eq!(plan(create(), false).first(), Some(&ScenarioCmd::Ceiling));
+        assert_eq!(plan(create(), false).len(), 2);
+        assert_eq!(plan(create(), true).len(), 1);
+        assert_eq!(plan(Command::One(ScenarioCmd::Ceiling), false), vec![ScenarioCmd::Ceiling]);
+        assert_eq!(plan(Command::All, false), ScenarioCmd::all());
     }
 
     #[test]

@@ -29,11 +29,21 @@ pub struct Tally {
     pub ok: u64,
     pub by_status: BTreeMap<u16, u64>,
     pub by_kind: BTreeMap<TransportKind, u64>,
+    /// Answers that were 2xx but not what the scenario needed (a case that
+    /// expired, a body without an id), by what went wrong.
+    pub by_outcome: BTreeMap<&'static str, u64>,
 }
 
 impl Default for Tally {
     fn default() -> Self {
-        Tally { hist: new_histogram(), ops: 0, ok: 0, by_status: BTreeMap::new(), by_kind: BTreeMap::new() }
+        Tally {
+            hist: new_histogram(),
+            ops: 0,
+            ok: 0,
+            by_status: BTreeMap::new(),
+            by_kind: BTreeMap::new(),
+            by_outcome: BTreeMap::new(),
+        }
     }
 }
 
@@ -53,6 +63,7 @@ impl Tally {
             }
             Err(OpError::Status(s)) => *self.by_status.entry(s).or_default() += 1,
             Err(OpError::Transport(k)) => *self.by_kind.entry(k).or_default() += 1,
+            Err(OpError::Outcome(o)) => *self.by_outcome.entry(o).or_default() += 1,
         }
     }
 
@@ -65,6 +76,9 @@ impl Tally {
         }
         for (k, n) in &other.by_kind {
             *self.by_kind.entry(*k).or_default() += n;
+        }
+        for (o, n) in &other.by_outcome {
+            *self.by_outcome.entry(*o).or_default() += n;
         }
         Ok(())
     }
@@ -119,15 +133,134 @@ impl Latency {
     }
 }
 
+/// How a figure compares with its goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Cmp {
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = "<")]
+    Below,
+}
+
+/// A target a figure should reach, e.g. `>= 0.40` (on SQLite).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Goal {
+    pub op: Cmp,
+    pub target: f64,
+    /// Where the goal applies or comes from, e.g. `sqlite`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Goal {
+    pub fn new(op: Cmp, target: f64, note: Option<String>) -> Goal {
+        Goal { op, target, note }
+    }
+
+    pub fn met(&self, value: f64) -> bool {
+        match self.op {
+            Cmp::AtLeast => value >= self.target,
+            Cmp::AtMost => value <= self.target,
+            Cmp::Below => value < self.target,
+        }
+    }
+
+    /// `>= 0.40x (sqlite): met`, or without the verdict when there is no value.
+    fn render(&self, value: Option<f64>, unit: &str) -> String {
+        let op = match self.op {
+            Cmp::AtLeast => ">=",
+            Cmp::AtMost => "<=",
+            Cmp::Below => "<",
+        };
+        let mut s = format!("{op} {}", show(self.target, unit));
+        if let Some(note) = &self.note {
+            let _ = write!(s, " ({note})");
+        }
+        match value {
+            Some(v) if self.met(v) => s.push_str(": met"),
+            Some(_) => s.push_str(": MISSED"),
+            None => {}
+        }
+        s
+    }
+}
+
+/// A figure a scenario computes itself (percentiles of a side measurement,
+/// a ratio between sizes, memory), shown after the two tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub label: String,
+    /// `None` when it could not be measured: shown as `n/a`.
+    pub value: Option<f64>,
+    /// `x` (a ratio), `/s`, `ms`, `MB`, or empty for a plain count.
+    pub unit: &'static str,
+    pub goal: Option<Goal>,
+}
+
+impl Figure {
+    pub fn new(label: impl Into<String>, value: Option<f64>, unit: &'static str) -> Figure {
+        Figure { label: label.into(), value, unit, goal: None }
+    }
+
+    pub fn with_goal(mut self, goal: Goal) -> Figure {
+        self.goal = Some(goal);
+        self
+    }
+}
+
+/// `1.23x`, `1,234.56/s`, `12.30 ms`, `1,234`.
+fn show(v: f64, unit: &str) -> String {
+    match unit {
+        "x" => format!("{v:.2}x"),
+        "/s" => format!("{}/s", two_decimals_grouped(v)),
+        "" if v.fract() == 0.0 && v >= 0.0 => thousands(v as u64),
+        "" => format!("{v:.2}"),
+        u => format!("{} {u}", two_decimals_grouped(v)),
+    }
+}
+
 /// One scenario's measured phase.
 #[derive(Debug, Clone)]
 pub struct ScenarioReport {
     pub name: String,
     pub tally: Tally,
     pub elapsed: Duration,
+    /// `false` for a row that only carries latencies (a side measurement, one
+    /// size of `scale`): its ok/s would mean nothing, so none is shown.
+    pub is_throughput: bool,
+    /// Goal for the ratio of this row's throughput to the ceiling.
+    pub ceiling_goal: Option<Goal>,
+    pub figures: Vec<Figure>,
 }
 
 impl ScenarioReport {
+    pub fn new(name: impl Into<String>, tally: Tally, elapsed: Duration) -> ScenarioReport {
+        ScenarioReport {
+            name: name.into(),
+            tally,
+            elapsed,
+            is_throughput: true,
+            ceiling_goal: None,
+            figures: Vec::new(),
+        }
+    }
+
+    /// A row of latencies only (no throughput, no ratio to the ceiling).
+    pub fn latency_only(name: impl Into<String>, tally: Tally, elapsed: Duration) -> ScenarioReport {
+        ScenarioReport { is_throughput: false, ..ScenarioReport::new(name, tally, elapsed) }
+    }
+
+    /// Ratio of this row's throughput to the ceiling, when both mean something.
+    pub fn ceiling_ratio(&self, ceiling: Option<f64>) -> Option<f64> {
+        if self.is_throughput {
+            ratio(self.throughput(), ceiling)
+        } else {
+            None
+        }
+    }
+
     /// Successful operations per second.
     pub fn throughput(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -170,15 +303,35 @@ impl Summary {
         let scenarios = self
             .scenarios
             .iter()
-            .map(|s| JsonScenario {
-                name: &s.name,
-                ops: s.tally.ops,
-                ok: s.tally.ok,
-                errors: JsonErrors { by_status: &s.tally.by_status, by_kind: &s.tally.by_kind },
-                elapsed_s: round_to(s.elapsed.as_secs_f64(), 3),
-                throughput: round_to(s.throughput(), 2),
-                latency_ms: s.latency().map(Latency::rounded),
-                ratio_to_ceiling: ratio(s.throughput(), ceiling).map(|r| round_to(r, 4)),
+            .map(|s| {
+                let ratio_to_ceiling = s.ceiling_ratio(ceiling);
+                JsonScenario {
+                    name: &s.name,
+                    ops: s.tally.ops,
+                    ok: s.tally.ok,
+                    errors: JsonErrors {
+                        by_status: &s.tally.by_status,
+                        by_kind: &s.tally.by_kind,
+                        by_outcome: &s.tally.by_outcome,
+                    },
+                    elapsed_s: round_to(s.elapsed.as_secs_f64(), 3),
+                    throughput: s.is_throughput.then(|| round_to(s.throughput(), 2)),
+                    latency_ms: s.latency().map(Latency::rounded),
+                    ratio_to_ceiling: ratio_to_ceiling.map(|r| round_to(r, 4)),
+                    ceiling_goal: s.ceiling_goal.as_ref(),
+                    ceiling_goal_met: s.ceiling_goal.as_ref().zip(ratio_to_ceiling).map(|(g, r)| g.met(r)),
+                    figures: s
+                        .figures
+                        .iter()
+                        .map(|f| JsonFigure {
+                            label: &f.label,
+                            value: f.value.map(|v| round_to(v, 4)),
+                            unit: f.unit,
+                            goal: f.goal.as_ref(),
+                            goal_met: f.goal.as_ref().zip(f.value).map(|(g, v)| g.met(v)),
+                        })
+                        .collect(),
+                }
             })
             .collect();
         let summary = JsonSummary { scenarios, ceiling_throughput: ceiling.map(|c| round_to(c, 2)) };
@@ -186,27 +339,38 @@ impl Summary {
         serde_json::to_value(summary).expect("summary serialises to JSON")
     }
 
-    /// Two aligned tables (throughput, then latency) and an error breakdown.
+    /// Two aligned tables (throughput, then latency), the scenarios' own
+    /// figures, and an error breakdown.
     pub fn render_table(&self) -> String {
         let ceiling = self.ceiling_throughput();
         let mut out = String::new();
+        let with_goals = self.scenarios.iter().any(|s| s.ceiling_goal.is_some());
 
         let rows: Vec<Vec<String>> = self
             .scenarios
             .iter()
             .map(|s| {
-                vec![
+                let r = s.ceiling_ratio(ceiling);
+                let mut row = vec![
                     s.name.clone(),
                     thousands(s.tally.ops),
                     thousands(s.tally.ok),
                     thousands(s.tally.errors()),
                     format!("{:.2}", s.elapsed.as_secs_f64()),
-                    two_decimals_grouped(s.throughput()),
-                    ratio(s.throughput(), ceiling).map_or_else(|| "-".to_string(), |r| format!("{r:.2}x")),
-                ]
+                    if s.is_throughput { two_decimals_grouped(s.throughput()) } else { "-".to_string() },
+                    r.map_or_else(|| "-".to_string(), |r| format!("{r:.2}x")),
+                ];
+                if with_goals {
+                    row.push(s.ceiling_goal.as_ref().map_or_else(|| "-".to_string(), |g| g.render(r, "x")));
+                }
+                row
             })
             .collect();
-        out.push_str(&table(&["scenario", "ops", "ok", "errors", "elapsed s", "ok/s", "vs ceiling"], &rows));
+        let mut headers = vec!["scenario", "ops", "ok", "errors", "elapsed s", "ok/s", "vs ceiling"];
+        if with_goals {
+            headers.push("goal");
+        }
+        out.push_str(&table(&headers, &rows));
         out.push('\n');
 
         let rows: Vec<Vec<String>> = self
@@ -224,6 +388,24 @@ impl Summary {
             })
             .collect();
         out.push_str(&table(&["latency ms", "min", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows));
+
+        let rows: Vec<Vec<String>> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| {
+                s.figures.iter().map(move |f| {
+                    vec![
+                        format!("{}: {}", s.name, f.label),
+                        f.value.map_or_else(|| "n/a".to_string(), |v| show(v, f.unit)),
+                        f.goal.as_ref().map_or_else(String::new, |g| g.render(f.value, f.unit)),
+                    ]
+                })
+            })
+            .collect();
+        if !rows.is_empty() {
+            out.push('\n');
+            out.push_str(&table(&["figures", "value", "goal"], &rows));
+        }
 
         let failing: Vec<&ScenarioReport> = self.scenarios.iter().filter(|s| s.tally.errors() > 0).collect();
         if !failing.is_empty() {
@@ -243,6 +425,7 @@ pub fn error_breakdown(t: &Tally) -> String {
         .iter()
         .map(|(s, n)| format!("{s}: {n}"))
         .chain(t.by_kind.iter().map(|(k, n)| format!("{}: {n}", k.as_str())))
+        .chain(t.by_outcome.iter().map(|(o, n)| format!("{o}: {n}")))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -260,9 +443,27 @@ struct JsonScenario<'a> {
     ok: u64,
     errors: JsonErrors<'a>,
     elapsed_s: f64,
-    throughput: f64,
+    /// Null on a row of latencies only.
+    throughput: Option<f64>,
     latency_ms: Option<Latency>,
     ratio_to_ceiling: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ceiling_goal: Option<&'a Goal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ceiling_goal_met: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    figures: Vec<JsonFigure<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFigure<'a> {
+    label: &'a str,
+    value: Option<f64>,
+    unit: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goal: Option<&'a Goal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goal_met: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -270,6 +471,8 @@ struct JsonErrors<'a> {
     // serde_json writes integer and unit-variant keys as strings: {"503": 12}.
     by_status: &'a BTreeMap<u16, u64>,
     by_kind: &'a BTreeMap<TransportKind, u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    by_outcome: &'a BTreeMap<&'static str, u64>,
 }
 
 fn round_to(x: f64, places: i32) -> f64 {
@@ -333,7 +536,7 @@ mod tests {
         for _ in 0..ok {
             tally.record(Ok(200), Duration::from_micros(1500));
         }
-        ScenarioReport { name: name.into(), tally, elapsed: Duration::from_secs(secs) }
+        ScenarioReport::new(name, tally, Duration::from_secs(secs))
     }
 
     #[test]
@@ -462,6 +665,58 @@ mod tests {
         assert_eq!(lines[0].len(), lines[1].len());
         assert_eq!(lines[1].len(), lines[2].len());
         assert!(text.contains("create  503: 1"), "{text}");
+    }
+
+    #[test]
+    fn goals_and_figures_are_shown_and_judged() {
+        let mut create = report("create", 300, 1);
+        create.ceiling_goal = Some(Goal::new(Cmp::AtLeast, 0.40, Some("sqlite".into())));
+        let mut scale =
+            ScenarioReport::latency_only("scale@100", report("x", 10, 1).tally, Duration::from_secs(1));
+        scale.figures = vec![
+            Figure::new("p50 ratio", Some(1.2), "x").with_goal(Goal::new(Cmp::AtMost, 1.5, None)),
+            Figure::new("resident memory", None, "MB").with_goal(Goal::new(Cmp::Below, 600.0, None)),
+            Figure::new("cases", Some(1234.0), ""),
+        ];
+        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create, scale] };
+        let text = summary.render_table();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("goal"), "{text}");
+        assert!(lines[2].contains("0.30x  >= 0.40x (sqlite): MISSED"), "{text}");
+        // A latency-only row has no throughput and no ratio.
+        assert!(lines[3].starts_with("scale@100") && lines[3].contains("  -  "), "{text}");
+        assert!(text.contains("scale@100: p50 ratio"), "{text}");
+        assert!(text.contains("1.20x  <= 1.50x: met"), "{text}");
+        let memory = lines.iter().find(|l| l.contains("resident memory")).expect("memory line");
+        assert!(memory.contains("n/a") && memory.ends_with("< 600.00 MB"), "{text}");
+        assert!(text.contains("1,234"), "{text}");
+
+        let v = summary.to_json();
+        let c = &v["scenarios"][1];
+        assert_eq!(c["ceiling_goal"]["op"], ">=");
+        assert_eq!(c["ceiling_goal"]["note"], "sqlite");
+        assert_eq!(c["ceiling_goal_met"], false);
+        let s = &v["scenarios"][2];
+        assert!(s["throughput"].is_null());
+        assert!(s["ratio_to_ceiling"].is_null());
+        assert_eq!(s["figures"][0]["goal_met"], true);
+        assert!(s["figures"][1]["value"].is_null());
+        assert!(s["figures"][1].get("goal_met").is_none());
+        // Rows without goals or figures keep the old shape.
+        assert!(v["scenarios"][0].get("figures").is_none());
+        assert!(v["scenarios"][0].get("ceiling_goal").is_none());
+    }
+
+    #[test]
+    fn outcome_errors_are_counted_apart() {
+        let mut t = Tally::default();
+        t.record(Err(OpError::Outcome("expired")), Duration::from_millis(1));
+        t.record(Err(OpError::Status(409)), Duration::from_millis(1));
+        assert_eq!(t.errors(), 2);
+        assert_eq!(error_breakdown(&t), "409: 1, expired: 1");
+        let v = Summary { scenarios: vec![ScenarioReport::new("lifecycle", t, Duration::from_secs(1))] }
+            .to_json();
+        assert_eq!(v["scenarios"][0]["errors"]["by_outcome"]["expired"], 1);
     }
 
     #[test]

@@ -50,14 +50,14 @@ struct Live {
     errors: AtomicU64,
 }
 
-/// Warm-up (if any), then the measured phase.
+/// Warm-up (if any), then the measured phase. The caller keeps its own
+/// handle on the scenario to read what it measured on the side afterwards.
 pub async fn run<S: Scenario>(
-    scenario: S,
+    scenario: Arc<S>,
     env: &Arc<Env>,
     cfg: &RunConfig,
     interrupt: &Interrupt,
 ) -> anyhow::Result<ScenarioReport> {
-    let scenario = Arc::new(scenario);
     let name = scenario.name();
     // On stderr so `--json` output on stdout stays one clean object.
     eprintln!("{}", describe(name, cfg));
@@ -65,8 +65,9 @@ pub async fn run<S: Scenario>(
         phase(&scenario, env, cfg, Limit::Duration(cfg.warmup), &format!("{name} (warm-up)"), interrupt)
             .await?;
     }
+    scenario.measured_phase_starts().await;
     let (tally, elapsed) = phase(&scenario, env, cfg, cfg.limit, name, interrupt).await?;
-    Ok(ScenarioReport { name: name.to_string(), tally, elapsed })
+    Ok(ScenarioReport::new(name, tally, elapsed))
 }
 
 fn describe(name: &str, cfg: &RunConfig) -> String {

@@ -7,17 +7,30 @@
 //!
 //! The compiler catches a missing arm in `run`; nothing catches a missing
 //! entry in `all`, hence the test at the bottom of this file.
+//!
+//! A scenario that measures more than its operations (a side latency, a
+//! figure with a goal) resets that in [`Scenario::measured_phase_starts`],
+//! keeps an `Arc` of itself to read it after [`runner::run`], and returns
+//! extra rows ([`ScenarioReport::latency_only`]) or
+//! [`crate::report::Figure`]s; `scale` does not use the runner at all, only
+//! [`batch`]. The helpers for keys, seeding and `/metrics` are at the end.
 
 pub mod ceiling;
+pub mod create;
+pub mod lifecycle;
+pub mod scale;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 use reqwest::{Client, Response, Url};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
-use crate::report::ScenarioReport;
+use crate::report::{thousands, ScenarioReport, Tally};
 use crate::runner::{self, Interrupt, RunConfig};
 
 /// Name of the scenario every other throughput is a ratio to.
@@ -48,6 +61,9 @@ pub enum OpError {
     /// The server answered, but not with a status the scenario expects.
     Status(u16),
     Transport(TransportKind),
+    /// The answer was a success status but not what the scenario needed:
+    /// a case that expired or was never routed in time, a body without an id.
+    Outcome(&'static str),
 }
 
 impl From<reqwest::Error> for OpError {
@@ -75,6 +91,11 @@ pub struct Env {
     pub client: Client,
     /// The `--url` given, without a trailing slash; the only host ever contacted.
     pub base_url: String,
+    /// `--api-key` (or `SWITCHBOARD_LOAD_API_KEY`): an Escalation API key,
+    /// needed by every scenario that creates escalations or experts.
+    pub api_key: Option<String>,
+    /// `--timeout`, for the clients scenarios build for their own workers.
+    pub timeout: Duration,
 }
 
 impl Env {
@@ -108,6 +129,12 @@ pub trait Scenario: Send + Sync + 'static {
     /// Performs one operation. It may issue several requests; latency is
     /// measured around the whole call.
     fn op(&self, ctx: &OpCtx<'_>) -> impl Future<Output = OpResult> + Send;
+
+    /// Called once the warm-up is over, just before the measured phase:
+    /// whatever a scenario measures on the side starts again from zero here.
+    fn measured_phase_starts(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Turns a response into an [`OpResult`], reading the whole body: an unread
@@ -128,26 +155,412 @@ pub async fn finish(resp: Result<Response, reqwest::Error>, expected: &[u16]) ->
 pub enum ScenarioCmd {
     /// GET /healthz: the reference ceiling every other figure is a ratio to
     Ceiling,
+    /// POST /escalations: durable creates per second (each 201 comes after
+    /// the database commit), closed loop at --concurrency.
+    ///
+    /// The cases go to --domains domains `load.create-0`, `load.create-1`, ...
+    /// that no expert serves, so routing stays cheap, nothing else is seeded,
+    /// and every case stays pending (priority `batch`, 24 h SLA): the queue
+    /// grows with each run. Goal for the ratio to the ceiling: >= 0.40 on
+    /// SQLite, >= 0.20 on PostgreSQL (the backend is read from /readyz).
+    /// Needs --api-key: an operator key (`switchboard admin operator-key`);
+    /// a key of a limited plan fails at once with 429.
+    Create(create::CreateArgs),
+    /// The whole life of a case: create, routed, accepted, resolved.
+    ///
+    /// Seeds --experts platform-wide experts through POST /experts (one of
+    /// --domains fresh domains each, --max-concurrent cases at a time); each
+    /// has a worker that polls GET /experts/me/escalations?status=routed every
+    /// --expert-poll when idle, and accepts and resolves every case it finds.
+    /// Each of the --concurrency client workers creates a case, polls GET
+    /// /escalations/{id} every --poll until it is no longer pending, then
+    /// long-polls /escalations/{id}/wait until it is resolved, and starts the
+    /// next one (closed loop, so the queue cannot grow without bound).
+    ///
+    /// `lifecycle` is resolved cases per second (ratio to the ceiling) and
+    /// create→resolved latency. `lifecycle create→routed` is measured on the
+    /// client, from the create's 201 to the first GET that shows the case
+    /// routed: the server's routed_at has whole seconds only, and an expert's
+    /// first sight of a case mostly measures --expert-poll. The figure is an
+    /// upper bound, late by at most one --poll plus one GET (both shown).
+    /// Needs --api-key: an operator key.
+    Lifecycle(lifecycle::LifecycleArgs),
+    /// Routing latency as the experts of a domain grow, and memory.
+    ///
+    /// For each of --sizes, tops the experts of one fresh domain up to that
+    /// many (POST /experts at --concurrency, distinct emails), then sends
+    /// --cases cases to it, --in-flight at a time: each is created, GET
+    /// /escalations/{id} is polled every --poll until it is no longer pending
+    /// (latency from the 201 to that answer), and it is cancelled to free the
+    /// expert. Goal: p50 at the largest size / p50 at the smallest <= 1.5.
+    /// Then creates --open-cases cases in a domain no expert serves (they stay
+    /// open) and reads process_resident_memory_bytes from /metrics: goal
+    /// < 600 MB with 100,000 experts and 100,000 open cases. --duration and
+    /// --requests do not apply. Everything it creates stays on the server.
+    /// Needs --api-key: an operator key.
+    Scale(scale::ScaleArgs),
 }
 
 impl ScenarioCmd {
     /// Everything `all` runs, in order. The ceiling comes first so the
     /// others are compared with a figure measured moments before them.
+    /// `scale` runs last and smaller (see [`scale::ScaleArgs::for_all`]).
     pub fn all() -> Vec<ScenarioCmd> {
-        vec![ScenarioCmd::Ceiling]
+        vec![
+            ScenarioCmd::Ceiling,
+            ScenarioCmd::Create(create::CreateArgs::default()),
+            ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
+            ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
+        ]
     }
 
-    /// Builds the scenario (its setup is not measured) and runs it.
+    /// As on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScenarioCmd::Ceiling => CEILING,
+            ScenarioCmd::Create(_) => create::NAME,
+            ScenarioCmd::Lifecycle(_) => lifecycle::NAME,
+            ScenarioCmd::Scale(_) => scale::NAME,
+        }
+    }
+
+    /// Whether it creates escalations or experts, and so needs `--api-key`.
+    pub fn needs_api_key(&self) -> bool {
+        !matches!(self, ScenarioCmd::Ceiling)
+    }
+
+    /// Whether its figures include a throughput, and so need a ceiling
+    /// measured in the same run to be read as a ratio.
+    pub fn wants_ceiling(&self) -> bool {
+        !matches!(self, ScenarioCmd::Ceiling)
+    }
+
+    /// Builds the scenario (its setup is not measured) and runs it. Some
+    /// scenarios give more than one row (side measurements, one per size).
     pub async fn run(
         &self,
         env: &Arc<Env>,
         cfg: &RunConfig,
         interrupt: &Interrupt,
-    ) -> anyhow::Result<ScenarioReport> {
+    ) -> anyhow::Result<Vec<ScenarioReport>> {
         match self {
-            ScenarioCmd::Ceiling => runner::run(ceiling::Ceiling::new(env)?, env, cfg, interrupt).await,
+            ScenarioCmd::Ceiling => {
+                Ok(vec![runner::run(Arc::new(ceiling::Ceiling::new(env)?), env, cfg, interrupt).await?])
+            }
+            ScenarioCmd::Create(args) => create::run(args, env, cfg, interrupt).await,
+            ScenarioCmd::Lifecycle(args) => lifecycle::run(args, env, cfg, interrupt).await,
+            ScenarioCmd::Scale(args) => scale::run(args, env, cfg, interrupt).await,
         }
     }
+}
+
+// ---- Helpers shared by the scenarios that create escalations and experts ----
+
+/// How to get a key that can create escalations without limits.
+const KEY_HINT: &str = "pass an operator key with --api-key or SWITCHBOARD_LOAD_API_KEY: \
+     `switchboard admin operator-key` prints one (run it with the server's settings and database)";
+
+/// The `--api-key`, or a clear error naming the scenario that needs it.
+pub fn api_key<'a>(env: &'a Env, scenario: &str) -> anyhow::Result<&'a str> {
+    env.api_key.as_deref().ok_or_else(|| anyhow::anyhow!("{scenario} needs an API key: {KEY_HINT}"))
+}
+
+/// The database the server runs on, from `GET /readyz` (`checks.backend`),
+/// or `None` when it does not say.
+pub async fn backend(env: &Env) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Ready {
+        checks: Checks,
+    }
+    #[derive(Deserialize)]
+    struct Checks {
+        backend: String,
+    }
+    let resp = env.client.get(env.url("/readyz").ok()?).send().await.ok()?;
+    resp.json::<Ready>().await.ok().map(|r| r.checks.backend)
+}
+
+/// Distinct per invocation, so domains and emails of one run never collide
+/// with those of an earlier run on the same server. Lowercase hex: valid in
+/// a domain slug.
+pub fn run_id() -> String {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    format!("{:x}{:x}", ms, std::process::id() & 0xfff)
+}
+
+/// The first 300 characters of a body, on one line, for error messages.
+pub async fn body_excerpt(resp: Response) -> String {
+    let text = resp.text().await.unwrap_or_default();
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(300).collect()
+}
+
+/// Checks the key and its plan with `GET /auth/usage`: a key refused, or
+/// of a plan with escalation limits, fails at once with the reason.
+pub async fn check_key(env: &Env, key: &str) -> anyhow::Result<()> {
+    #[derive(Deserialize)]
+    struct Usage {
+        tier: String,
+        limits: Limits,
+    }
+    #[derive(Deserialize)]
+    struct Limits {
+        escalations_per_day: Option<u64>,
+        escalations_per_month: Option<u64>,
+    }
+    let resp = env
+        .client
+        .get(env.url("/auth/usage")?)
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("GET /auth/usage failed: {e}"))?;
+    match resp.status().as_u16() {
+        200 => {
+            // A body of another shape only skips this check: the create below still tells.
+            if let Ok(u) = resp.json::<Usage>().await {
+                if let Some(n) = u.limits.escalations_per_day.or(u.limits.escalations_per_month) {
+                    anyhow::bail!(
+                        "this API key's tenant is on the {} tier, limited to {n} escalations a {}: {KEY_HINT}",
+                        u.tier,
+                        if u.limits.escalations_per_day.is_some() { "day" } else { "month" }
+                    );
+                }
+            }
+        }
+        401 => {
+            let detail = body_excerpt(resp).await;
+            anyhow::bail!("the server refused the API key (401 {detail}): {KEY_HINT}");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// [`check_key`], then creates one case in `domain` before anything is
+/// measured or seeded, so a key that cannot create escalations fails at once.
+pub async fn check_can_create(env: &Env, key: &str, domain: &str) -> anyhow::Result<()> {
+    check_key(env, key).await?;
+    let body = serde_json::json!({"domain": domain, "query": "load test pre-flight", "priority": "batch"});
+    let resp = env
+        .client
+        .post(env.url("/escalations")?)
+        .header("X-API-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("POST /escalations failed: {e}"))?;
+    let status = resp.status().as_u16();
+    let detail = body_excerpt(resp).await;
+    match status {
+        201 => Ok(()),
+        401 => anyhow::bail!("POST /escalations refused the API key (401 {detail}): {KEY_HINT}"),
+        429 => anyhow::bail!(
+            "POST /escalations refused with 429 ({detail}): this key's plan limits escalations; {KEY_HINT}"
+        ),
+        s => anyhow::bail!("POST /escalations answered {s}, expected 201: {detail}"),
+    }
+}
+
+/// The `id` and `status` of an escalation detail (other fields ignored).
+#[derive(Deserialize)]
+pub struct CaseState {
+    pub id: String,
+    pub status: String,
+}
+
+/// Keeps the first unexpected answer of a batch, to quote in its error.
+#[derive(Default)]
+pub struct FirstFailure(Mutex<Option<String>>);
+
+impl FirstFailure {
+    pub fn note(&self, what: impl FnOnce() -> String) {
+        let mut first = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if first.is_none() {
+            *first = Some(what());
+        }
+    }
+
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// Reads a response expected to be `expected`; anything else is noted in
+/// `first` (status and body) and returned as an error.
+pub async fn expect_status(
+    resp: Result<Response, reqwest::Error>,
+    expected: u16,
+    what: &str,
+    first: &FirstFailure,
+) -> Result<Response, OpError> {
+    let resp = resp.map_err(|e| {
+        first.note(|| format!("{what}: {e}"));
+        OpError::from(e)
+    })?;
+    let status = resp.status().as_u16();
+    if status == expected {
+        return Ok(resp);
+    }
+    let detail = body_excerpt(resp).await;
+    first.note(|| format!("{what} answered {status}: {detail}"));
+    Err(OpError::Status(status))
+}
+
+/// Runs `count` operations, `concurrency` at a time, outside the runner
+/// (seeding, or a fixed batch of measured cases). Each returns the latency
+/// to record on success. Stops early on Ctrl-C. Prints its progress every
+/// few seconds on stderr when it is long.
+pub async fn batch<F, Fut>(
+    label: &str,
+    count: u64,
+    concurrency: usize,
+    interrupt: &Interrupt,
+    f: F,
+) -> anyhow::Result<(Tally, Duration)>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Duration, OpError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency.max(1).min(usize::try_from(count).unwrap_or(usize::MAX)))
+        .map(|_| {
+            let (f, next, done, interrupt) =
+                (Arc::clone(&f), Arc::clone(&next), Arc::clone(&done), interrupt.clone());
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                while !*interrupt.borrow() {
+                    let i = next.fetch_add(1, Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    match f(i).await {
+                        Ok(latency) => tally.record(Ok(200), latency),
+                        Err(e) => tally.record(Err(e), Duration::ZERO),
+                    }
+                    done.fetch_add(1, Relaxed);
+                }
+                tally
+            })
+        })
+        .collect();
+    let label_owned = label.to_string();
+    let shown = Arc::clone(&done);
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let n = shown.load(Relaxed).min(count);
+            eprintln!(
+                "  {label_owned}: {}/{} after {:.0}s",
+                thousands(n),
+                thousands(count),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    });
+    let mut tally = Tally::default();
+    let mut failure = None;
+    for w in workers {
+        match w.await {
+            Ok(t) => tally.merge(&t)?,
+            Err(e) => failure = Some(e),
+        }
+    }
+    ticker.abort();
+    if let Some(e) = failure {
+        anyhow::bail!("a worker of {label} failed: {e}");
+    }
+    Ok((tally, start.elapsed()))
+}
+
+/// A Prometheus histogram from `/metrics`: its cumulative buckets, as
+/// (upper bound, count) pairs in increasing order, the last one `+Inf`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromHistogram {
+    buckets: Vec<(f64, f64)>,
+}
+
+impl PromHistogram {
+    /// Reads `<name>_bucket{le="..."}` lines (a histogram without other labels).
+    pub fn parse(text: &str, name: &str) -> Option<PromHistogram> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        let mut buckets: Vec<(f64, f64)> = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (le, count) = rest.split_once("\"}")?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        (!buckets.is_empty()).then_some(PromHistogram { buckets })
+    }
+
+    /// What was observed since `earlier`, a reading of the same histogram.
+    pub fn since(&self, earlier: &PromHistogram) -> PromHistogram {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|&(le, n)| {
+                let before = earlier.buckets.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1);
+                (le, (n - before).max(0.0))
+            })
+            .collect();
+        PromHistogram { buckets }
+    }
+
+    pub fn count(&self) -> f64 {
+        self.buckets.last().map_or(0.0, |b| b.1)
+    }
+
+    /// The q-quantile, interpolated linearly inside its bucket the way
+    /// Prometheus' `histogram_quantile` does: only as fine as the buckets.
+    /// In the `+Inf` bucket, the largest finite bound.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total <= 0.0 {
+            return None;
+        }
+        let rank = q * total;
+        let mut lower = (0.0, 0.0);
+        for &(le, n) in &self.buckets {
+            if n >= rank {
+                if le.is_infinite() {
+                    return Some(lower.0);
+                }
+                let width = n - lower.1;
+                let frac = if width > 0.0 { (rank - lower.1) / width } else { 1.0 };
+                return Some(lower.0 + (le - lower.0) * frac);
+            }
+            lower = (le, n);
+        }
+        Some(lower.0)
+    }
+}
+
+/// The histogram `name` as `GET /metrics` shows it now.
+pub async fn prom_histogram(client: &Client, metrics: &Url, name: &str) -> Option<PromHistogram> {
+    let text = client.get(metrics.clone()).send().await.ok()?.text().await.ok()?;
+    PromHistogram::parse(&text, name)
+}
+
+/// The server's own create→routed histogram (seconds).
+pub const TIME_TO_ROUTE: &str = "switchboard_routing_time_to_route_seconds";
+
+/// `process_resident_memory_bytes` from `GET /metrics`, or `None` when the
+/// server does not export it.
+pub async fn resident_memory_bytes(env: &Env) -> Option<f64> {
+    let resp = env.client.get(env.url("/metrics").ok()?).send().await.ok()?;
+    let text = resp.text().await.ok()?;
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes ")?.trim().parse::<f64>().ok())
 }
 
 #[cfg(test)]
@@ -165,18 +578,58 @@ mod tests {
         // added it here: extend `every` below, and `all` with it.
         fn _exhaustive(cmd: &ScenarioCmd) {
             match cmd {
-                ScenarioCmd::Ceiling => {}
+                ScenarioCmd::Ceiling
+                | ScenarioCmd::Create(_)
+                | ScenarioCmd::Lifecycle(_)
+                | ScenarioCmd::Scale(_) => {}
             }
         }
-        let every = [ScenarioCmd::Ceiling];
+        let every = [
+            ScenarioCmd::Ceiling,
+            ScenarioCmd::Create(create::CreateArgs::default()),
+            ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
+            ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
+        ];
         for cmd in &every {
             assert!(all.contains(cmd), "{cmd:?} missing from ScenarioCmd::all");
         }
     }
 
     #[test]
+    fn prometheus_histogram_quantiles_interpolate_within_buckets() {
+        let text = "# TYPE h histogram\nh_bucket{le=\"0.001\"} 10\nh_bucket{le=\"0.01\"} 90\n\
+                    h_bucket{le=\"+Inf\"} 100\nh_sum 1\nh_count 100\nother_bucket{le=\"1\"} 5\n";
+        let h = PromHistogram::parse(text, "h").expect("parsed");
+        assert_eq!(h.count(), 100.0);
+        // Rank 50 is half-way through the (0.001, 0.01] bucket.
+        let p50 = h.quantile(0.5).expect("p50");
+        assert!((p50 - 0.0055).abs() < 1e-9, "{p50}");
+        // Rank 99 falls in +Inf: the largest finite bound.
+        assert_eq!(h.quantile(0.99), Some(0.01));
+
+        let earlier = PromHistogram::parse(
+            "h_bucket{le=\"0.001\"} 10\nh_bucket{le=\"0.01\"} 10\nh_bucket{le=\"+Inf\"} 10\n",
+            "h",
+        )
+        .expect("parsed");
+        let delta = h.since(&earlier);
+        assert_eq!(delta.count(), 90.0);
+        assert_eq!(delta.quantile(0.0), Some(0.001));
+        assert!(PromHistogram::parse("nothing here", "h").is_none());
+        assert_eq!(
+            PromHistogram::parse("h_bucket{le=\"+Inf\"} 0\n", "h").and_then(|h| h.quantile(0.5)),
+            None
+        );
+    }
+
+    #[test]
     fn env_url_keeps_a_path_prefix() {
-        let env = Env { client: Client::new(), base_url: "http://127.0.0.1:8080/sb".into() };
+        let env = Env {
+            client: Client::new(),
+            base_url: "http://127.0.0.1:8080/sb".into(),
+            api_key: None,
+            timeout: Duration::from_secs(30),
+        };
         let url = env.url("/healthz").expect("valid URL");
         assert_eq!(url.as_str(), "http://127.0.0.1:8080/sb/healthz");
     }

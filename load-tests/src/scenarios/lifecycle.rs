@@ -1,0 +1,430 @@
+//! The whole life of a case under load: client workers create cases and
+//! follow each to its resolution; simulated experts, seeded through the
+//! public API, poll their queue and accept and resolve what they find.
+//!
+//! Closed loop on both sides: a client worker starts its next case only once
+//! the last is resolved, and an expert polls again at once after working, so
+//! the queue stays bounded and the figures describe a steady state.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clap::Args;
+use reqwest::header::HeaderValue;
+use reqwest::{Client, Url};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant};
+
+use super::{
+    api_key, batch, check_can_create, expect_status, prom_histogram, run_id, CaseState, Env, FirstFailure,
+    OpCtx, OpError, OpResult, PromHistogram, Scenario, TIME_TO_ROUTE,
+};
+use crate::report::{error_breakdown, thousands, Figure, ScenarioReport, Tally};
+use crate::runner::{self, Interrupt, RunConfig};
+
+pub const NAME: &str = "lifecycle";
+const ROUTED: &str = "lifecycle create→routed";
+
+const DEFAULT_EXPERTS: u32 = 50;
+const DEFAULT_DOMAINS: u32 = 4;
+const DEFAULT_MAX_CONCURRENT: u32 = 2;
+const DEFAULT_POLL: &str = "2ms";
+const DEFAULT_EXPERT_POLL: &str = "10ms";
+const DEFAULT_CASE_TIMEOUT: &str = "60s";
+
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleArgs {
+    /// Simulated experts to seed (platform-wide, through POST /experts)
+    #[arg(long, default_value_t = DEFAULT_EXPERTS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub experts: u32,
+    /// Fresh domains the experts and cases are spread over
+    #[arg(long, default_value_t = DEFAULT_DOMAINS, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub domains: u32,
+    /// Cases each expert takes at once
+    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_concurrent: u32,
+    /// How often a client polls its new case until it is routed: the
+    /// resolution of create→routed
+    #[arg(long, default_value = DEFAULT_POLL, value_parser = crate::parse_positive_duration)]
+    pub poll: Duration,
+    /// How long an idle expert waits before polling its queue again
+    #[arg(long, default_value = DEFAULT_EXPERT_POLL, value_parser = crate::parse_positive_duration)]
+    pub expert_poll: Duration,
+    /// A case not resolved within this counts as an error
+    #[arg(long, default_value = DEFAULT_CASE_TIMEOUT, value_parser = crate::parse_positive_duration)]
+    pub case_timeout: Duration,
+}
+
+impl Default for LifecycleArgs {
+    fn default() -> Self {
+        let d = |s: &str| humantime::parse_duration(s).expect("a valid default duration");
+        LifecycleArgs {
+            experts: DEFAULT_EXPERTS,
+            domains: DEFAULT_DOMAINS,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
+            poll: d(DEFAULT_POLL),
+            expert_poll: d(DEFAULT_EXPERT_POLL),
+            case_timeout: d(DEFAULT_CASE_TIMEOUT),
+        }
+    }
+}
+
+/// What the expert workers did, for the figures.
+#[derive(Default)]
+struct ExpertStats {
+    polls: AtomicU64,
+    accepted: AtomicU64,
+    resolved: AtomicU64,
+    /// Unexpected answers (by status; 0 for a transport error) on any
+    /// expert request.
+    errors: Mutex<BTreeMap<u16, u64>>,
+    first_error: FirstFailure,
+}
+
+impl ExpertStats {
+    fn error(&self, e: OpError) {
+        let key = match e {
+            OpError::Status(s) => s,
+            _ => 0,
+        };
+        *self.errors.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
+    }
+
+    fn reset(&self) {
+        self.polls.store(0, Relaxed);
+        self.accepted.store(0, Relaxed);
+        self.resolved.store(0, Relaxed);
+        self.errors.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
+/// Locks a side tally; a poisoned lock only means a worker panicked, and
+/// the runner reports that.
+fn lock(t: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    t.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub struct Lifecycle {
+    create_url: Url,
+    base_url: String,
+    key: HeaderValue,
+    domains: Vec<String>,
+    poll: Duration,
+    case_timeout: Duration,
+    /// From the create's 201 to the first GET showing the case routed.
+    routed: Mutex<Tally>,
+    /// Every GET of that polling: its latency is the figure's resolution.
+    poll_gets: Mutex<Tally>,
+    stats: Arc<ExpertStats>,
+    experts: Vec<JoinHandle<()>>,
+    client: Client,
+    metrics: Url,
+    /// The server's time-to-route histogram when the measured phase began.
+    route_start: Mutex<Option<PromHistogram>>,
+}
+
+impl Drop for Lifecycle {
+    /// The expert workers live as long as the scenario.
+    fn drop(&mut self) {
+        for h in &self.experts {
+            h.abort();
+        }
+    }
+}
+
+async fn seed(
+    args: &LifecycleArgs,
+    env: &Env,
+    key: &str,
+    domains: &[String],
+    interrupt: &Interrupt,
+) -> anyhow::Result<Vec<String>> {
+    let tokens = Arc::new(Mutex::new(Vec::with_capacity(args.experts as usize)));
+    let first = Arc::new(FirstFailure::default());
+    let (client, url, key) = (env.client.clone(), env.url("/experts")?, key.to_string());
+    let (domains, run, max_concurrent) = (domains.to_vec(), run_id(), args.max_concurrent);
+    #[derive(Deserialize)]
+    struct Created {
+        expert_token: String,
+    }
+    let (t, f) = (Arc::clone(&tokens), Arc::clone(&first));
+    let (tally, took) = batch("seeding experts", u64::from(args.experts), 16, interrupt, move |i| {
+        let body = json!({
+            "name": format!("Load expert {i}"),
+            "email": format!("load-life-{run}-{i}@example.com"),
+            "domains": [domains[i as usize % domains.len()]],
+            "max_concurrent": max_concurrent,
+        });
+        let req = client.post(url.clone()).header("X-API-Key", key.as_str()).json(&body);
+        let (t, f) = (Arc::clone(&t), Arc::clone(&f));
+        async move {
+            let start = Instant::now();
+            let resp = expect_status(req.send().await, 201, "POST /experts", &f).await?;
+            let created: Created = resp.json().await.map_err(|e| {
+                f.note(|| format!("POST /experts 201 body: {e}"));
+                OpError::Outcome("bad body")
+            })?;
+            t.lock().unwrap_or_else(PoisonError::into_inner).push(created.expert_token);
+            Ok(start.elapsed())
+        }
+    })
+    .await?;
+    if tally.errors() > 0 {
+        anyhow::bail!(
+            "seeding experts: {} of {} failed ({}); first: {}",
+            tally.errors(),
+            tally.ops,
+            error_breakdown(&tally),
+            first.take().unwrap_or_default()
+        );
+    }
+    eprintln!("{NAME}: seeded {} experts in {:.1}s", thousands(tally.ok), took.as_secs_f64());
+    let tokens = std::mem::take(&mut *tokens.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(tokens)
+}
+
+/// One simulated expert: poll the queue, accept and resolve each case,
+/// poll again at once after work and after `idle` when there was none.
+async fn expert_worker(client: Client, base: String, token: String, idle: Duration, stats: Arc<ExpertStats>) {
+    let list = format!("{base}/experts/me/escalations?status=routed");
+    let token = match HeaderValue::from_str(&token) {
+        Ok(t) => t,
+        Err(_) => return,
+    };
+    let answer = json!({
+        "answer": {"verdict": "approved", "by": "switchboard-load"},
+        "confidence": 0.9,
+        "reasoning": "load test resolution",
+    });
+    loop {
+        stats.polls.fetch_add(1, Relaxed);
+        let req = client.get(&list).header("X-Expert-Token", token.clone()).send().await;
+        let cases: Vec<CaseState> =
+            match expect_status(req, 200, "GET /experts/me/escalations", &stats.first_error).await {
+                Ok(resp) => match resp.json().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        stats.first_error.note(|| format!("GET /experts/me/escalations body: {e}"));
+                        stats.error(OpError::Outcome("bad body"));
+                        Vec::new()
+                    }
+                },
+                Err(e) => {
+                    stats.error(e);
+                    Vec::new()
+                }
+            };
+        if cases.is_empty() {
+            sleep(idle).await;
+            continue;
+        }
+        for case in cases {
+            let accept = format!("{base}/experts/me/escalations/{}/accept", case.id);
+            let req = client.post(&accept).header("X-Expert-Token", token.clone()).send().await;
+            match expect_status(req, 200, "POST .../accept", &stats.first_error).await {
+                Ok(resp) => {
+                    let _ = resp.bytes().await;
+                    stats.accepted.fetch_add(1, Relaxed);
+                }
+                Err(e) => stats.error(e),
+            }
+            // Resolve even when accept failed: the spec allows it from `routed`.
+            let resolve = format!("{base}/experts/me/escalations/{}/resolve", case.id);
+            let req =
+                client.post(&resolve).header("X-Expert-Token", token.clone()).json(&answer).send().await;
+            match expect_status(req, 200, "POST .../resolve", &stats.first_error).await {
+                Ok(resp) => {
+                    let _ = resp.bytes().await;
+                    stats.resolved.fetch_add(1, Relaxed);
+                }
+                Err(e) => stats.error(e),
+            }
+        }
+    }
+}
+
+impl Lifecycle {
+    pub async fn new(args: &LifecycleArgs, env: &Env, interrupt: &Interrupt) -> anyhow::Result<Self> {
+        let key = api_key(env, NAME)?;
+        let run = run_id();
+        let domains: Vec<String> = (0..args.domains).map(|d| format!("load.life-{run}-{d}")).collect();
+        // Fails fast on a refused key; the case is resolved once experts exist.
+        check_can_create(env, key, &domains[0]).await?;
+        let tokens = seed(args, env, key, &domains, interrupt).await?;
+
+        // Their own pool, sized for them, so the client workers' pool
+        // (sized for --concurrency) does not close their connections.
+        let client = Client::builder()
+            .pool_max_idle_per_host(tokens.len())
+            .timeout(env.timeout)
+            .tcp_nodelay(true)
+            .build()?;
+        let stats = Arc::new(ExpertStats::default());
+        let experts = tokens
+            .into_iter()
+            .map(|token| {
+                tokio::spawn(expert_worker(
+                    client.clone(),
+                    env.base_url.clone(),
+                    token,
+                    args.expert_poll,
+                    Arc::clone(&stats),
+                ))
+            })
+            .collect();
+        Ok(Lifecycle {
+            create_url: env.url("/escalations")?,
+            base_url: env.base_url.clone(),
+            key: HeaderValue::from_str(key)?,
+            domains,
+            poll: args.poll,
+            case_timeout: args.case_timeout,
+            routed: Mutex::new(Tally::default()),
+            poll_gets: Mutex::new(Tally::default()),
+            stats,
+            experts,
+            client: env.client.clone(),
+            metrics: env.url("/metrics")?,
+            route_start: Mutex::new(None),
+        })
+    }
+
+    async fn get_state(&self, ctx: &OpCtx<'_>, url: &str) -> Result<CaseState, OpError> {
+        let resp = ctx.env.client.get(url).header("X-API-Key", self.key.clone()).send().await?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let _ = resp.bytes().await;
+            return Err(OpError::Status(status));
+        }
+        resp.json::<CaseState>().await.map_err(|_| OpError::Outcome("bad body"))
+    }
+
+    /// Figures and the create→routed row, once the measured phase is over.
+    async fn finish(&self, report: &mut ScenarioReport) -> ScenarioReport {
+        let start = self.route_start.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let end = prom_histogram(&self.client, &self.metrics, TIME_TO_ROUTE).await;
+        let server = start.zip(end).map(|(s, e)| e.since(&s));
+        let server_ms = |q: f64| server.as_ref().and_then(|h| h.quantile(q)).map(|s| s * 1000.0);
+        let secs = report.elapsed.as_secs_f64().max(f64::EPSILON);
+        let routed = lock(&self.routed).clone();
+        let gets = lock(&self.poll_gets).clone();
+        let p = |t: &Tally, q: f64| (!t.hist.is_empty()).then(|| t.hist.value_at_quantile(q) as f64 / 1000.0);
+        let errors: u64 = self.stats.errors.lock().unwrap_or_else(PoisonError::into_inner).values().sum();
+        report.figures = vec![
+            Figure::new("resolved/s", Some(report.throughput()), "/s"),
+            Figure::new("create→routed p50", p(&routed, 0.5), "ms"),
+            Figure::new("create→routed p99", p(&routed, 0.99), "ms"),
+            Figure::new("create→routed poll interval", Some(self.poll.as_secs_f64() * 1000.0), "ms"),
+            Figure::new("create→routed poll GET p50", p(&gets, 0.5), "ms"),
+            Figure::new("server time to route p50 (/metrics buckets)", server_ms(0.5), "ms"),
+            Figure::new("server time to route p99 (/metrics buckets)", server_ms(0.99), "ms"),
+            Figure::new("expert queue polls/s", Some(self.stats.polls.load(Relaxed) as f64 / secs), "/s"),
+            Figure::new("expert accepts", Some(self.stats.accepted.load(Relaxed) as f64), ""),
+            Figure::new("expert resolves", Some(self.stats.resolved.load(Relaxed) as f64), ""),
+            Figure::new("expert request errors", Some(errors as f64), ""),
+        ];
+        if errors > 0 {
+            let by: Vec<String> = self
+                .stats
+                .errors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|(s, n)| if *s == 0 { format!("transport: {n}") } else { format!("{s}: {n}") })
+                .collect();
+            eprintln!(
+                "{NAME}: expert requests failed ({}); first: {}",
+                by.join(", "),
+                self.stats.first_error.take().unwrap_or_default()
+            );
+        }
+        ScenarioReport::latency_only(ROUTED, routed, report.elapsed)
+    }
+}
+
+impl Scenario for Lifecycle {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn measured_phase_starts(&self) {
+        *lock(&self.routed) = Tally::default();
+        *lock(&self.poll_gets) = Tally::default();
+        self.stats.reset();
+        let now = prom_histogram(&self.client, &self.metrics, TIME_TO_ROUTE).await;
+        *self.route_start.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
+    async fn op(&self, ctx: &OpCtx<'_>) -> OpResult {
+        let i = (ctx.worker as u64).wrapping_add(ctx.seq) % self.domains.len() as u64;
+        let body = json!({
+            "domain": self.domains[i as usize],
+            "query": format!("load test case {}-{}", ctx.worker, ctx.seq),
+            "priority": "standard",
+        });
+        let resp = ctx
+            .env
+            .client
+            .post(self.create_url.clone())
+            .header("X-API-Key", self.key.clone())
+            .json(&body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        if status != 201 {
+            let _ = resp.bytes().await;
+            return Err(OpError::Status(status));
+        }
+        let created: CaseState = resp.json().await.map_err(|_| OpError::Outcome("bad body"))?;
+        let created_at = Instant::now();
+        let deadline = created_at + self.case_timeout;
+
+        let detail = format!("{}/escalations/{}", self.base_url, created.id);
+        loop {
+            let sent = Instant::now();
+            let state = self.get_state(ctx, &detail).await?;
+            let seen = Instant::now();
+            lock(&self.poll_gets).record(Ok(200), seen - sent);
+            match state.status.as_str() {
+                "pending" if seen < deadline => sleep(self.poll).await,
+                "pending" => return Err(OpError::Outcome("not routed in time")),
+                "routed" | "in_review" | "resolved" => {
+                    lock(&self.routed).record(Ok(200), seen - created_at);
+                    break;
+                }
+                "expired" => return Err(OpError::Outcome("expired")),
+                "cancelled" => return Err(OpError::Outcome("cancelled")),
+                _ => return Err(OpError::Outcome("unknown status")),
+            }
+        }
+
+        // Well under the client's --timeout (30 s by default).
+        let wait = format!("{detail}/wait?timeout=10");
+        loop {
+            let state = self.get_state(ctx, &wait).await?;
+            match state.status.as_str() {
+                "resolved" => return Ok(200),
+                "expired" => return Err(OpError::Outcome("expired")),
+                "cancelled" => return Err(OpError::Outcome("cancelled")),
+                _ if Instant::now() >= deadline => return Err(OpError::Outcome("not resolved in time")),
+                _ => {}
+            }
+        }
+    }
+}
+
+pub async fn run(
+    args: &LifecycleArgs,
+    env: &Arc<Env>,
+    cfg: &RunConfig,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Vec<ScenarioReport>> {
+    let scenario = Arc::new(Lifecycle::new(args, env, interrupt).await?);
+    let mut report = runner::run(Arc::clone(&scenario), env, cfg, interrupt).await?;
+    let routed = scenario.finish(&mut report).await;
+    Ok(vec![report, routed])
+}
