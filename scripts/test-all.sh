@@ -46,7 +46,7 @@ say "Python test tools (virtualenv .venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0
+.venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0 standardwebhooks
 export SWITCHBOARD_TEST_PYTHON="$PWD/.venv/bin/python"
 
 say "format and lints"

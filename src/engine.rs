@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use switchboard_actors::engine::{
-    Caller, CaseCommand, CaseReply, CreateCase, EngineConfig, EngineError, ExpertCommand, NoListener,
+    Caller, CaseCommand, CaseListener, CaseReply, CreateCase, EngineConfig, EngineError, ExpertCommand,
     RegisterExpert, Restore, ToCase, ToExpert,
 };
 use switchboard_actors::model::{EscalationId, ExpertId, Priority};
@@ -29,15 +29,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts an empty supervisor; `restore` fills it. Must run inside an actix System.
-    pub fn start(settings: &Settings, store: &Store) -> Engine {
+    /// Starts an empty supervisor; `restore` fills it. `listener` (the webhook
+    /// engine) hears of cases opening and closing. Must run inside an actix System.
+    pub fn start(settings: &Settings, store: &Store, listener: Arc<dyn CaseListener>) -> Engine {
         let reservation = |p: Priority| settings.reservation_timeout.for_sla(settings.sla_for(p));
         let config = EngineConfig {
             reservation_urgent: reservation(Priority::Urgent),
             reservation_standard: reservation(Priority::Standard),
             reservation_batch: reservation(Priority::Batch),
             retry_after_failure: Duration::from_secs(1),
-            listener: Arc::new(NoListener),
+            listener,
         };
         let persistence: Arc<dyn switchboard_actors::Persistence> = Arc::new(store.clone());
         let arbiter = Arbiter::new();

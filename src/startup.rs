@@ -29,6 +29,7 @@ pub struct AppState {
     pub identity: Identity,
     pub openapi: String,
     pub engine: crate::engine::Engine,
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +85,11 @@ impl Application {
                 settings.store_batch_max,
             ),
         );
-        let engine = crate::engine::Engine::start(&settings, &store);
+        // The TLS client of webhooks and providers signs with ring; another
+        // provider may already be installed by an embedding program, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let webhooks = crate::webhooks::Webhooks::start(&settings, &store, identity.secrets.clone());
+        let engine = crate::engine::Engine::start(&settings, &store, webhooks.listener());
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| StartupError::Fatal(format!("cannot listen on {}: {e}", settings.bind)))?;
         let port = listener.local_addr().map_err(|e| StartupError::Fatal(e.to_string()))?.port();
@@ -97,6 +102,7 @@ impl Application {
             identity,
             openapi: http::openapi::document(),
             engine,
+            webhooks,
         });
         let limits = state.clone();
         actix_web::rt::spawn(async move {
@@ -186,6 +192,12 @@ pub async fn initialize(state: &AppState) -> Result<(), StartupError> {
         .await
         .map_err(|e| StartupError::Fatal(format!("cannot rebuild the routing engine: {e}")))?;
     tracing::info!(experts, open_escalations = cases, "routing engine rebuilt");
+    let (subscriptions, deliveries) = state
+        .webhooks
+        .restore(&state.identity.secrets)
+        .await
+        .map_err(|e| StartupError::Fatal(format!("cannot rebuild the webhook engine: {e}")))?;
+    tracing::info!(subscriptions, open_deliveries = deliveries, "webhook engine rebuilt");
     let started = EventRecord {
         id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
         stream: "server".into(),

@@ -15,16 +15,27 @@ use crate::persistence::{Change, PersistError};
 use crate::quality_gate::{CompiledSchema, GateError};
 use crate::records::{EscalationRecord, ExpertRecord, Feedback, IdempotencyRecord, QuotaCheck};
 
-/// Told about a case's end, inside and after its closing transaction.
+/// Told about a case's start and end, inside and after the transaction that
+/// commits it: the webhook engine persists its deliveries in that same
+/// transaction, so an event is owed exactly when the change it reports is durable.
 pub trait CaseListener: Send + Sync + 'static {
+    /// Extra changes committed atomically with the case's creation.
+    fn opening_changes(&self, _record: &EscalationRecord) -> Vec<Change> {
+        Vec::new()
+    }
+
+    /// After the creating transaction committed.
+    fn opened(&self, _record: &EscalationRecord, _changes: &[Change]) {}
+
     /// Extra changes committed atomically with the case's closing snapshot
     /// (the webhook engine persists its deliveries here).
     fn closing_changes(&self, _record: &EscalationRecord, _event: CaseEvent) -> Vec<Change> {
         Vec::new()
     }
 
-    /// After the closing transaction committed.
-    fn closed(&self, _record: &EscalationRecord, _event: CaseEvent) {}
+    /// After the closing transaction committed, with the changes
+    /// `closing_changes` gave for it.
+    fn closed(&self, _record: &EscalationRecord, _event: CaseEvent, _changes: &[Change]) {}
 }
 
 /// How a case ended, for listeners.

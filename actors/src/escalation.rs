@@ -112,12 +112,12 @@ impl EscalationActor {
     }
 
     /// After a closing commit: wake waiters, tell listeners and the supervisor, stop.
-    fn closed(&mut self, how: CaseEvent, ctx: &mut Context<Self>) {
+    fn closed(&mut self, how: CaseEvent, extra: &[Change], ctx: &mut Context<Self>) {
         for w in self.waiters.drain(..) {
             let _ = w.send(self.record.clone());
         }
         if how != CaseEvent::Cancelled {
-            self.config.listener.closed(&self.record, how);
+            self.config.listener.closed(&self.record, how, extra);
         }
         let resolved_by = (how == CaseEvent::Resolved).then_some(self.record.expert_id).flatten();
         crate::supervisor::SUPERVISOR.enqueued();
@@ -166,12 +166,13 @@ impl EscalationActor {
         next.closed_at_ms = Some(now_ms());
         next.updated_at_ms = next.closed_at_ms.unwrap_or_default();
         let mut changes = vec![event(&next, "escalation.expired", serde_json::json!({}))];
-        changes.extend(self.config.listener.closing_changes(&next, CaseEvent::Expired));
-        let fut = self.commit(next, changes).map(|result, act, ctx| match result {
+        let extra = self.config.listener.closing_changes(&next, CaseEvent::Expired);
+        changes.extend(extra.iter().cloned());
+        let fut = self.commit(next, changes).map(move |result, act, ctx| match result {
             Ok(()) => {
                 metrics::counter!("switchboard_escalations_expired_total").increment(1);
                 act.cancel_reservation(ctx);
-                act.closed(CaseEvent::Expired, ctx);
+                act.closed(CaseEvent::Expired, &extra, ctx);
             }
             Err(e) => {
                 tracing::warn!(escalation = %act.record.id, error = %e, "could not record an expiry; retrying");
@@ -202,7 +203,7 @@ impl EscalationActor {
             metrics::counter!("switchboard_escalations_cancelled_total").increment(1);
             act.cancel_reservation(ctx);
             let reply = act.reply();
-            act.closed(CaseEvent::Cancelled, ctx);
+            act.closed(CaseEvent::Cancelled, &[], ctx);
             Ok(reply)
         }))
     }
@@ -254,15 +255,16 @@ impl EscalationActor {
             Change::CountResolution(expert),
             event(&next, "escalation.resolved", serde_json::json!({ "expert_id": expert })),
         ];
-        changes.extend(self.config.listener.closing_changes(&next, CaseEvent::Resolved));
-        Box::pin(self.commit(next, changes).map(|result, act, ctx| {
+        let extra = self.config.listener.closing_changes(&next, CaseEvent::Resolved);
+        changes.extend(extra.iter().cloned());
+        Box::pin(self.commit(next, changes).map(move |result, act, ctx| {
             result?;
             metrics::counter!("switchboard_escalations_resolved_total").increment(1);
             let secs = (act.record.updated_at_ms - act.record.created_at_ms).max(0) as f64 / 1000.0;
             metrics::histogram!("switchboard_escalation_resolution_seconds").record(secs);
             act.cancel_reservation(ctx);
             let reply = act.reply();
-            act.closed(CaseEvent::Resolved, ctx);
+            act.closed(CaseEvent::Resolved, &extra, ctx);
             Ok(reply)
         }))
     }

@@ -20,7 +20,10 @@
 //! - `supervisor`, `expert`, `escalation` — the RoutingSupervisor (owns the
 //!   `Router`), one ExpertActor per expert, one EscalationActor per open case.
 //!
-//! Later parts add `tenant` and `webhook`.
+//! - `webhook` — the WebhookDispatcher and one WebhookEndpointActor per target
+//!   URL: queues, concurrency, retries on the schedule, circuit breakers.
+//!
+//! A later part adds `tenant`.
 
 pub mod engine;
 pub mod escalation;
@@ -32,6 +35,7 @@ pub mod quality_gate;
 pub mod records;
 pub mod routing;
 pub mod supervisor;
+pub mod webhook;
 
 pub use instrument::{ActorKind, ActorStats, HandlerTimer};
 pub use persistence::{Change, EventRecord, PersistError, Persistence};

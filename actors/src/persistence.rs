@@ -6,7 +6,9 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ExpertId;
-use crate::records::{EscalationRecord, ExpertRecord, FeedbackWrite, IdempotencyRecord, QuotaCheck};
+use crate::records::{
+    DeliveryRecord, EscalationRecord, ExpertRecord, FeedbackWrite, IdempotencyRecord, QuotaCheck,
+};
 
 /// One row of the append-only event log: what happened to which entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,10 @@ pub enum Change {
     /// Refused as `Limited` when the tenant already has `limit` escalations
     /// created since `since_ms`; checked in the same transaction as the insert.
     CheckQuota(Box<QuotaCheck>),
+    /// A webhook delivery, before its first attempt.
+    InsertDelivery(Box<DeliveryRecord>),
+    /// A delivery's state after an attempt (status, attempts, last answer, next attempt).
+    UpdateDelivery(Box<DeliveryRecord>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -138,3 +138,68 @@ pub struct QuotaCheck {
     pub message: String,
     pub retry_after_secs: u64,
 }
+
+/// Where a webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Persisted, not attempted yet.
+    Pending,
+    /// Attempted and failed; another attempt is scheduled.
+    Retrying,
+    /// A 2xx answer was received.
+    Delivered,
+    /// Every attempt of the schedule failed, or the target is gone.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => DeliveryStatus::Pending,
+            "retrying" => DeliveryStatus::Retrying,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Still owed an attempt.
+    pub fn is_open(&self) -> bool {
+        matches!(self, DeliveryStatus::Pending | DeliveryStatus::Retrying)
+    }
+}
+
+/// One event owed to one URL: persisted before its first attempt, its `id`
+/// is the `webhook-id` every attempt carries, so receivers can de-duplicate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// `msg_...`, time-ordered.
+    pub id: String,
+    pub tenant_id: TenantId,
+    /// The escalation the event is about, if any.
+    pub escalation_id: Option<EscalationId>,
+    /// The `/v1/webhooks` subscription whose secret signs it; `None` for a
+    /// `callback_url`, signed with the tenant's `webhook_secret`.
+    pub subscription_id: Option<String>,
+    pub event: String,
+    pub url: String,
+    /// The exact body, as signed.
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_attempt_at_ms: Option<i64>,
+    pub delivered_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+}

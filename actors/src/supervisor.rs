@@ -199,10 +199,13 @@ impl Handler<CreateCase> for RoutingSupervisor {
         if let Some(i) = idempotency {
             changes.push(Change::RecordIdempotency(Box::new(i)));
         }
+        let extra = self.config.listener.opening_changes(&record);
+        changes.extend(extra.iter().cloned());
         let commit = self.persistence.commit(changes);
         Box::pin(commit.into_actor(self).map(move |result, act, ctx| {
             result?;
             metrics::counter!("switchboard_escalations_created_total").increment(1);
+            act.config.listener.opened(&record, &extra);
             let t = ticket(&record);
             act.spawn_case(record.clone(), schema, ctx);
             let assignments: Vec<Assignment> = act.router.submit(t, Vec::new()).into_iter().collect();

@@ -43,6 +43,8 @@ fn to_write(change: Change) -> Write {
         Change::RecordFeedback(w) => esc::record_feedback(&w),
         Change::RecordIdempotency(r) => esc::record_idempotency(&r),
         Change::CheckQuota(q) => esc::check_quota(&q),
+        Change::InsertDelivery(d) => super::webhooks::insert_delivery(&d),
+        Change::UpdateDelivery(d) => super::webhooks::update_delivery(&d),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod group_commit;
 pub mod identity;
 pub mod migrations;
 pub mod schema;
+pub mod webhooks;
 pub mod writes;
 
 use std::time::Duration;

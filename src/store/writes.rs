@@ -10,7 +10,8 @@ use super::bench::ProbeRow;
 use super::connection::DbConn;
 use super::escalations::EscalationRow;
 use super::events::EventRow;
-use super::schema::{escalations, events, store_probes};
+use super::schema::{escalations, events, store_probes, webhook_deliveries};
+use super::webhooks::DeliveryRow;
 
 /// A closure run inside the batch's transaction. It may run twice (see
 /// `group_commit::commit`), so it must depend only on what it captured.
@@ -22,6 +23,7 @@ pub enum Row {
     Event(EventRow),
     Probe(ProbeRow),
     Escalation(Box<EscalationRow>),
+    Delivery(Box<DeliveryRow>),
 }
 
 impl Row {
@@ -30,6 +32,7 @@ impl Row {
             Row::Event(_) => "events",
             Row::Probe(_) => "store_probes",
             Row::Escalation(_) => "escalations",
+            Row::Delivery(_) => "webhook_deliveries",
         }
     }
 }
@@ -163,6 +166,15 @@ fn insert_rows(conn: &mut DbConn, rows: &[&Row]) -> QueryResult<()> {
                     .filter_map(|r| if let Row::Escalation(e) = r { Some(e.as_ref()) } else { None })
                     .collect();
                 crate::on_backend!(conn, |c| diesel::insert_into(escalations::table)
+                    .values(values)
+                    .execute(c))?;
+            }
+            Row::Delivery(_) => {
+                let values: Vec<&DeliveryRow> = chunk
+                    .iter()
+                    .filter_map(|r| if let Row::Delivery(d) = r { Some(d.as_ref()) } else { None })
+                    .collect();
+                crate::on_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table)
                     .values(values)
                     .execute(c))?;
             }

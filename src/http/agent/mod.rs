@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -57,5 +58,5 @@ impl AgentTenant {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(auth::configure).configure(api_keys::configure);
+    cfg.configure(auth::configure).configure(api_keys::configure).configure(webhooks::configure);
 }

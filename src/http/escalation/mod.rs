@@ -2,6 +2,7 @@
 //! resource — auth, escalations, experts, portal, domains, deliveries.
 
 pub mod auth;
+pub mod deliveries;
 pub mod domains;
 pub mod escalations;
 pub mod experts;
@@ -15,5 +16,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(escalations::configure)
         .configure(portal::configure)
         .configure(experts::configure)
-        .configure(domains::configure);
+        .configure(domains::configure)
+        .configure(deliveries::configure);
 }
