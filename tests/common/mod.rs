@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod receiver;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
