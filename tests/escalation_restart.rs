@@ -3,75 +3,20 @@
 //! state it was in, the queues and capacity are rebuilt, tokens still work,
 //! and the reservation and SLA timers resume.
 
+#[path = "common/child.rs"]
+#[allow(dead_code)] // each test file uses a different part
+mod child;
 mod common;
 #[path = "common/escalation.rs"]
 mod esc;
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use child::ChildServer as Server;
 use esc::Api;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-/// A server child process; killed when dropped (a failing test leaves nothing behind).
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new(common::server_bin());
-        cmd.current_dir(dir);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.0/8,::1/128")
-            .env("SWITCHBOARD_LOG", "warn")
-            .env("SWITCHBOARD_BIND", format!("127.0.0.1:{port}"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
-        let child =
-            cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start server");
-        Server { child, port }
-    }
-
-    async fn wait_ready(&self, api: &Api, within: Duration) {
-        let end = Instant::now() + within;
-        loop {
-            if let Ok(res) = api.client.get(format!("{}/readyz", api.base)).send().await {
-                if res.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            assert!(Instant::now() < end, "the server became ready within {within:?}");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&mut self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
 
 #[actix_web::test]
 async fn acknowledged_cases_survive_sigkill_and_their_timers_resume() {

@@ -6,21 +6,20 @@
 //! the SSRF guard at registration and at send time. Every request the receivers
 //! get is verified with the reference `standardwebhooks` Python package.
 
+#[path = "common/child.rs"]
+#[allow(dead_code)] // each test file uses a different part
+mod child;
 mod common;
 #[path = "common/escalation.rs"]
 mod esc;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use child::ChildServer as Server;
 use common::receiver::{self, Behaviour, Captured, Receiver};
 use esc::{keys, sorted, time_ms, Api, Tenant, DETAIL_KEYS, RESOLUTION_KEYS};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -1015,63 +1014,6 @@ async fn private_and_internal_targets_are_refused_at_registration() {
     assert_eq!((status, list), (StatusCode::OK, json!([])), "no case was created");
     let (_, list) = v1(&api, Method::GET, "/v1/webhooks", None, Some(&auth), None).await;
     assert_eq!(list["data"], json!([]), "no webhook was created");
-}
-
-/// A server child process on its own port; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new(common::server_bin());
-        cmd.current_dir(dir);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.0/8,::1/128")
-            .env("SWITCHBOARD_LOG", "warn")
-            .env("SWITCHBOARD_BIND", format!("127.0.0.1:{port}"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
-        let child =
-            cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start server");
-        Server { child, port }
-    }
-
-    async fn ready(&self) -> Api {
-        let api = Api::at_port(self.port);
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(res) = api.client.get(format!("{}/readyz", api.base)).send().await {
-                if res.status() == StatusCode::OK {
-                    return api;
-                }
-            }
-            assert!(Instant::now() < end, "the server became ready within 30 s");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill(mut self) {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL).unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
 }
 
 #[actix_web::test]

@@ -4,75 +4,23 @@
 //! arrives (signed, with its webhook-id), and one that was recorded delivered
 //! before the kill is never sent again.
 
+#[path = "common/child.rs"]
+#[allow(dead_code)] // each test file uses a different part
+mod child;
 mod common;
 #[path = "common/escalation.rs"]
 mod esc;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use child::ChildServer as Server;
 use common::receiver::{self, Behaviour, Receiver};
 use esc::Api;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A server child process; killed when dropped (a failing test leaves nothing behind).
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new(common::server_bin());
-        cmd.current_dir(dir);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.0/8,::1/128")
-            .env("SWITCHBOARD_LOG", "warn")
-            .env("SWITCHBOARD_BIND", format!("127.0.0.1:{port}"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).unwrap();
-        let child =
-            cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start server");
-        Server { child, port }
-    }
-
-    async fn ready(&self) -> Api {
-        let api = Api::at_port(self.port);
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(res) = api.client.get(format!("{}/readyz", api.base)).send().await {
-                if res.status() == StatusCode::OK {
-                    return api;
-                }
-            }
-            assert!(Instant::now() < end, "the server became ready within 30 s");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `GET /webhooks/deliveries/{id}`; asserts 200; returns the list.
 async fn deliveries(api: &Api, key: &str, id: &str) -> Vec<Value> {
@@ -158,10 +106,7 @@ async fn pending_deliveries_survive_sigkill_and_delivered_ones_are_not_sent_agai
         .await;
         webhook_ids.push(d["id"].as_str().unwrap().to_string());
     }
-    let mut server = server;
-    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGKILL).unwrap();
-    server.child.wait().unwrap();
-    drop(server);
+    server.kill();
     for wid in &webhook_ids {
         assert!(
             rx.with_id(wid).iter().all(|r| r.answered == Some(503)),
@@ -273,10 +218,7 @@ async fn v1_webhooks_and_their_pending_deliveries_survive_sigkill() {
     })
     .await;
     assert_eq!((&pending["event"], &pending["url"]), (&json!("escalation.created"), &json!(url)));
-    let mut server = server;
-    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGKILL).unwrap();
-    server.child.wait().unwrap();
-    drop(server);
+    server.kill();
 
     // ---- second life: the pending delivery arrives, signed with the webhook's secret ----
     rx.set(Behaviour::Ok);
