@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use switchboard::identity::accounts;
+use switchboard::error::AppError;
+use switchboard::identity::secret_box::SecretBox;
+use switchboard::identity::{accounts, master_key};
 use switchboard::settings::Settings;
 use switchboard::startup::{self, Application, StartupError};
 use switchboard::store::bench::{self, BenchMode, BenchOptions};
@@ -47,6 +49,13 @@ enum AdminCommand {
     /// Print a new Escalation API key (`cero_...`) of the operator tenant, whose
     /// experts serve every tenant and whose plan has no escalation limits.
     OperatorKey,
+    /// Print the `webhook_secret` (`whsec_...`) that signs a tenant's
+    /// `callback_url` deliveries, making one if the tenant has none yet.
+    WebhookSecret {
+        /// The tenant's id; the operator tenant's when omitted.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -87,6 +96,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(&settings),
             Command::BenchStore(args) => bench_store(&settings, args).await,
             Command::Admin(AdminCommand::OperatorKey) => operator_key(&settings).await,
+            Command::Admin(AdminCommand::WebhookSecret { tenant }) => webhook_secret(&settings, tenant).await,
         }
     });
     match outcome {
@@ -154,6 +164,24 @@ async fn operator_key(settings: &Settings) -> Result<(), StartupError> {
     let key = accounts::new_operator_key(&store).await.map_err(|e| StartupError::Fatal(e.to_string()))?;
     println!("{key}");
     Ok(())
+}
+
+async fn webhook_secret(settings: &Settings, tenant: Option<String>) -> Result<(), StartupError> {
+    let store = open_store(settings)?;
+    let fatal = |e: AppError| StartupError::Fatal(e.to_string());
+    let tenant = match tenant {
+        Some(t) => t,
+        None => accounts::ensure_operator_tenant(&store).await.map_err(fatal)?.id,
+    };
+    let master = master_key::resolve(settings).map_err(StartupError::Config)?;
+    let secrets = SecretBox::new(&master);
+    match accounts::webhook_secret(&store, &secrets, &tenant).await.map_err(fatal)? {
+        Some(secret) => {
+            println!("{secret}");
+            Ok(())
+        }
+        None => Err(StartupError::Config(format!("no tenant {tenant}"))),
+    }
 }
 
 async fn bench_store(settings: &Settings, args: BenchArgs) -> Result<(), StartupError> {

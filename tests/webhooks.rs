@@ -358,6 +358,45 @@ async fn callback_url_receives_the_signed_resolution_once_and_the_delivery_is_li
     }
 }
 
+/// Tenants not made by `/auth/register` (here the operator tenant, whose keys
+/// serve load tests) get a webhook secret when their first delivery needs it,
+/// and `switchboard admin webhook-secret` shows it.
+#[actix_web::test]
+async fn a_tenant_without_a_secret_gets_one_and_the_admin_command_shows_it() {
+    let rx = Receiver::start(Behaviour::Ok);
+    let app = common::spawn_app_with(&FAST, true).await;
+    let api = Api::of(&app);
+    let key = switchboard::identity::accounts::new_operator_key(&app.state.store).await.unwrap();
+    let e = api.expert(&key, "Operator expert", &["hooks.operator"], 5).await;
+    let id = case_with_callback(&api, &key, "hooks.operator", &rx.url("/operator")).await;
+    api.until_status(&key, &id, "routed", Some(&e.id)).await;
+    resolve(&api, &e.token, &id).await;
+    let list = until_all(&api, &key, &id, 1, "delivered").await;
+    assert_eq!(list[0]["attempts"], 1, "{list:?}");
+
+    let out = std::process::Command::new(common::server_bin())
+        .args(["admin", "webhook-secret"])
+        .env_clear()
+        .envs(common::test_env(&app.dir, &app.db, &[]))
+        .output()
+        .expect("run switchboard admin webhook-secret");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let got = rx.requests();
+    assert_eq!(got.len(), 1, "{}", rx.dump());
+    receiver::assert_signed(app.dir.path(), &secret, &got).await;
+
+    let out = std::process::Command::new(common::server_bin())
+        .args(["admin", "webhook-secret", "--tenant", "no-such-tenant"])
+        .env_clear()
+        .envs(common::test_env(&app.dir, &app.db, &[]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown tenant is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant no-such-tenant"));
+}
+
 #[actix_web::test]
 async fn an_expired_escalation_sends_escalation_expired_with_a_null_resolution() {
     let cb = Receiver::start(Behaviour::Ok);

@@ -9,6 +9,7 @@ use super::api_keys::{self, KeyKind};
 use super::jwt::IssuedToken;
 use super::model::{Email, IdentityMode, Plan, Role, TenantId, TenantStatus};
 use super::rate_limit::retry_after_secs;
+use super::secret_box::SecretBox;
 use super::{otp, passwords, tokens, Identity};
 use crate::error::AppError;
 use crate::mail::Mail;
@@ -417,6 +418,32 @@ pub async fn ensure_operator_tenant(store: &Store) -> Result<TenantRow, AppError
         ]))
         .await?;
     Ok(tenant)
+}
+
+/// The tenant's `webhook_secret` (`whsec_...`), which signs its
+/// `callback_url` deliveries. Tenants made by `/auth/register` got theirs
+/// there; any other (the operator tenant, sign-up, `POST /api/tenants`) gets
+/// one the first time it is needed. `None` when the tenant does not exist.
+pub async fn webhook_secret(
+    store: &Store,
+    secrets: &SecretBox,
+    tenant_id: &str,
+) -> Result<Option<String>, AppError> {
+    let Some(tenant) = store.tenant(tenant_id).await? else { return Ok(None) };
+    let sealed = match tenant.webhook_secret_sealed {
+        Some(sealed) => sealed,
+        None => {
+            let fresh = secrets.seal(&new_webhook_secret());
+            store
+                .submit(WriteRequest(vec![rows::set_webhook_secret_if_missing(tenant.id.clone(), fresh)]))
+                .await?;
+            match store.tenant(tenant_id).await?.and_then(|t| t.webhook_secret_sealed) {
+                Some(sealed) => sealed,
+                None => return Ok(None),
+            }
+        }
+    };
+    secrets.open(&sealed).map(Some).map_err(AppError::internal)
 }
 
 /// `SWITCHBOARD_BOOTSTRAP_ADMIN`: that email is a verified super-admin and an Owner of the operator tenant.

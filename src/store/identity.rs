@@ -183,6 +183,17 @@ pub fn delete_user(user_id: String) -> Write {
     })
 }
 
+/// Gives the tenant this sealed webhook secret unless it already has one
+/// (the first of two concurrent writers wins; both then read the same).
+pub fn set_webhook_secret_if_missing(tenant_id: String, sealed: String) -> Write {
+    op(move |c| {
+        diesel::update(tenants::table.find(&tenant_id).filter(tenants::webhook_secret_sealed.is_null()))
+            .set(tenants::webhook_secret_sealed.eq(&sealed))
+            .execute(c)
+            .map(|_| ())
+    })
+}
+
 pub fn update_tenant(tenant_id: String, name: Option<String>, plan: Option<String>) -> Write {
     op(move |c| {
         if let Some(name) = &name {

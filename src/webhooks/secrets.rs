@@ -1,6 +1,8 @@
 //! Where each delivery's signing key comes from: a `/v1/webhooks`
 //! subscription's own secret (held by the registry), or, for a `callback_url`,
-//! the tenant's `webhook_secret`, opened from the database once and cached.
+//! the tenant's `webhook_secret`, opened from the database once and cached
+//! (and made then for a tenant that has none yet: `switchboard admin
+//! webhook-secret` shows it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,8 @@ use switchboard_actors::records::DeliveryRecord;
 
 use super::registry::Registry;
 use super::signing::SigningKey;
+use crate::error::AppError;
+use crate::identity::accounts;
 use crate::identity::secret_box::SecretBox;
 use crate::store::Store;
 
@@ -52,15 +56,14 @@ impl Keys {
         let Some(store) = &self.store else {
             return Err(KeyError::Unavailable("no store".into()));
         };
-        let tenant = store
-            .tenant(&d.tenant_id.0)
-            .await
-            .map_err(|e| KeyError::Unavailable(e.to_string()))?
-            .ok_or_else(|| KeyError::Gone("the tenant no longer exists".into()))?;
-        let sealed = tenant
-            .webhook_secret_sealed
-            .ok_or_else(|| KeyError::Gone("the tenant has no webhook secret to sign with".into()))?;
-        let secret = self.secrets.open(&sealed).map_err(|e| KeyError::Gone(e.to_string()))?;
+        let secret = match accounts::webhook_secret(store, &self.secrets, &d.tenant_id.0).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => return Err(KeyError::Gone("the tenant no longer exists".into())),
+            Err(AppError::Internal(why)) => {
+                return Err(KeyError::Gone(format!("the tenant's webhook secret: {why}")))
+            }
+            Err(other) => return Err(KeyError::Unavailable(other.to_string())),
+        };
         let key = SigningKey::parse(&secret).map_err(KeyError::Gone)?;
         self.lock().insert(d.tenant_id.clone(), key.clone());
         Ok(key)

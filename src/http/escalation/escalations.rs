@@ -113,8 +113,7 @@ async fn parse_create(
     let callback_url = match body.callback_url.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(raw) => {
-            let url =
-                state.engine.guard.check_url(raw).await.map_err(|e| bad(format!("callback_url: {e}")))?;
+            let url = state.engine.guard.check_url(raw).await.map_err(|e| bad(e.to_string()))?;
             Some(url.to_string())
         }
     };
