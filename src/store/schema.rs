@@ -1,6 +1,21 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    cerebrals (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        system_prompt -> Nullable<Text>,
+        provider -> Nullable<Text>,
+        model -> Nullable<Text>,
+        status -> Text,
+        sops -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     events (id) {
         id -> Text,
         stream -> Text,
@@ -206,6 +221,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(cerebrals -> tenants (tenant_id));
 diesel::joinable!(escalations -> tenants (tenant_id));
 diesel::joinable!(experts -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
@@ -217,6 +233,7 @@ diesel::joinable!(webhooks -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_entries,
+    cerebrals,
     escalations,
     events,
     experts,

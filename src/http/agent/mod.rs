@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod cerebrals;
+pub mod sops;
 pub mod webhooks;
 
 use actix_web::http::StatusCode;
@@ -58,5 +60,8 @@ impl AgentTenant {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(auth::configure).configure(api_keys::configure).configure(webhooks::configure);
+    cfg.configure(auth::configure)
+        .configure(api_keys::configure)
+        .configure(cerebrals::configure)
+        .configure(webhooks::configure);
 }
