@@ -6,7 +6,7 @@
 //! /healthz`) measured in the same run: `switchboard-load all`, or any
 //! single scenario, which runs after a ceiling unless `--no-ceiling`.
 //!
-//! `create`, `lifecycle` and `scale` need an operator key (`--api-key` or
+//! `create`, `lifecycle`, `scale` and `webhooks` need an operator key (`--api-key` or
 //! `SWITCHBOARD_LOAD_API_KEY`; `switchboard admin operator-key` prints one).
 //!
 //! `--url` must point at your own server. The tool sends nothing anywhere
@@ -215,6 +215,12 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
     if let Some(cmd) = plan.iter().find(|c| c.needs_api_key()) {
         let key = scenarios::api_key(&env, cmd.name()).map_err(|e| fail(format!("{e:#}")))?;
         scenarios::check_key(&env, key).await.map_err(|e| fail(format!("{e:#}")))?;
+        // A server that refuses loopback callback URLs would only fail there.
+        if plan.iter().any(|c| matches!(c, ScenarioCmd::Webhooks(_))) {
+            scenarios::webhooks::check_callbacks(&env, key)
+                .await
+                .map_err(|e| fail(format!("{}: {e:#}", scenarios::webhooks::NAME)))?;
+        }
     }
 
     let mut summary = Summary::default();
@@ -228,6 +234,7 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         };
         summary.scenarios.extend(reports);
     }
+    scenarios::webhooks::add_ceiling_latency_ratios(&mut summary.scenarios);
     Ok(summary)
 }
 

@@ -19,6 +19,7 @@ pub mod ceiling;
 pub mod create;
 pub mod lifecycle;
 pub mod scale;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -199,17 +200,41 @@ pub enum ScenarioCmd {
     /// --requests do not apply. Everything it creates stays on the server.
     /// Needs --api-key: an operator key.
     Scale(scale::ScaleArgs),
+    /// Webhook deliveries per second to local receivers at 1, 10 and 100
+    /// endpoints, and the latency from event to receipt.
+    ///
+    /// Starts --endpoints' largest count of receivers (distinct listeners on
+    /// 127.0.0.1 of this process, answering 200 at once, counting duplicate or
+    /// missing `webhook-id`s) and seeds one platform-wide expert per client
+    /// worker, each in a fresh domain of its own. Each worker creates a case
+    /// with a `callback_url` (the step's endpoints in turn), polls it every
+    /// --poll until routed, accepts and resolves it as its expert, and waits
+    /// for the `escalation.resolved` POST naming it (closed loop). `webhooks@<n>`
+    /// is delivered cases per second (ratio to the ceiling);
+    /// `webhooks@<n> event→receipt` is from the resolve's 200 to the receipt,
+    /// its p50 and p99 also as a ratio to the ceiling's p99 latency (a receipt
+    /// before the resolve's answer counts as 0 ms; `webhooks@<n> resolve
+    /// sent→receipt` is timed from sending the resolve). One case
+    /// goes through first: if its delivery does not arrive within
+    /// --delivery-timeout, the error quotes GET /webhooks/deliveries/{id}.
+    /// The server under test must run with SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE=true
+    /// and SWITCHBOARD_OUTBOUND_ALLOW=127.0.0.0/8,::1/128 (checked before
+    /// anything runs). --duration or --requests apply to each step.
+    /// Needs --api-key: an operator key.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 impl ScenarioCmd {
     /// Everything `all` runs, in order. The ceiling comes first so the
     /// others are compared with a figure measured moments before them.
-    /// `scale` runs last and smaller (see [`scale::ScaleArgs::for_all`]).
+    /// `scale` runs last and smaller (see [`scale::ScaleArgs::for_all`]),
+    /// after `webhooks`.
     pub fn all() -> Vec<ScenarioCmd> {
         vec![
             ScenarioCmd::Ceiling,
             ScenarioCmd::Create(create::CreateArgs::default()),
             ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
+            ScenarioCmd::Webhooks(webhooks::WebhooksArgs::default()),
             ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
         ]
     }
@@ -221,6 +246,7 @@ impl ScenarioCmd {
             ScenarioCmd::Create(_) => create::NAME,
             ScenarioCmd::Lifecycle(_) => lifecycle::NAME,
             ScenarioCmd::Scale(_) => scale::NAME,
+            ScenarioCmd::Webhooks(_) => webhooks::NAME,
         }
     }
 
@@ -250,6 +276,7 @@ impl ScenarioCmd {
             ScenarioCmd::Create(args) => create::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Lifecycle(args) => lifecycle::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Scale(args) => scale::run(args, env, cfg, interrupt).await,
+            ScenarioCmd::Webhooks(args) => webhooks::run(args, env, cfg, interrupt).await,
         }
     }
 }
@@ -581,7 +608,8 @@ mod tests {
                 ScenarioCmd::Ceiling
                 | ScenarioCmd::Create(_)
                 | ScenarioCmd::Lifecycle(_)
-                | ScenarioCmd::Scale(_) => {}
+                | ScenarioCmd::Scale(_)
+                | ScenarioCmd::Webhooks(_) => {}
             }
         }
         let every = [
@@ -589,6 +617,7 @@ mod tests {
             ScenarioCmd::Create(create::CreateArgs::default()),
             ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
             ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
+            ScenarioCmd::Webhooks(webhooks::WebhooksArgs::default()),
         ];
         for cmd in &every {
             assert!(all.contains(cmd), "{cmd:?} missing from ScenarioCmd::all");
