@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-PG_URL="${SWITCHBOARD_TEST_PG_URL:-postgres://switchboard:switchboard@127.0.0.1:5432/postgres}"
+# Plain TCP to the loopback server: with libpq's default `sslmode=prefer`, a
+# test process that exits while pool threads still hold TLS connections can
+# crash in OpenSSL's exit-time cleanup ("double free or corruption") after
+# every test passed. TLS adds nothing on loopback.
+PG_URL="${SWITCHBOARD_TEST_PG_URL:-postgres://switchboard:switchboard@127.0.0.1:5432/postgres?sslmode=disable}"
 
 say "toolchain and system packages"
 missing=()
