@@ -4,9 +4,13 @@
 //! linear-time); roles (Viewer and Contributor read, Manager writes), the JWT
 //! on every call, and another tenant's or an unknown Cerebral as 404.
 
+#[path = "common/agent.rs"]
+mod agent;
 mod common;
 #[path = "common/escalation.rs"]
 mod esc;
+
+use agent::{register_as, sign_in, v1, v1_error};
 
 use esc::{keys, sorted, time_ms, Api, Tenant};
 use reqwest::{Method, StatusCode};
@@ -21,63 +25,11 @@ const ENV: [(&str, &str); 1] = [("SWITCHBOARD_SIGNIN_LIMIT_PER_EMAIL", "1000/1m"
 
 // ---- helpers ----------------------------------------------------------------
 
-/// Registers a tenant under a known email (to sign in with it later).
-async fn register_as(api: &Api, name: &str) -> (Tenant, String) {
-    let email = esc::email_for(name, "example.com");
-    let (status, body) = api.post("/auth/register", json!({"name": name, "email": email}), &[]).await;
-    assert_eq!(status, StatusCode::CREATED, "register: {body}");
-    let tenant = Tenant {
-        id: body["tenant_id"].as_str().expect("tenant_id").to_string(),
-        key: body["api_key"].as_str().expect("api_key").to_string(),
-        body,
-    };
-    (tenant, email)
-}
-
-/// Signs `email` in by one-time code; returns the `Authorization` header value.
-async fn sign_in(app: &common::TestApp, email: &str) -> String {
-    let (status, body) = app.post("/api/auth/otp/request", json!({"email": email}), &[]).await;
-    assert_eq!((status, &body), (StatusCode::OK, &json!({})), "otp request for {email}");
-    let code = app.last_code(email);
-    let (status, body) = app.post("/api/auth/otp/verify", json!({"email": email, "code": code}), &[]).await;
-    assert_eq!(status, StatusCode::OK, "otp verify for {email}: {body}");
-    format!("Bearer {}", body["token"].as_str().expect("token"))
-}
-
 /// A tenant and its Owner's `Authorization` value.
 async fn owner(app: &common::TestApp, name: &str) -> (Tenant, String) {
     let (tenant, email) = register_as(&Api::of(app), name).await;
     let auth = sign_in(app, &email).await;
     (tenant, auth)
-}
-
-/// A `/v1` call with an optional `Authorization` value and `X-Tenant-Id`.
-async fn v1(
-    api: &Api,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    auth: Option<&str>,
-    tenant: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut headers: Vec<(&str, &str)> = Vec::new();
-    if let Some(a) = auth {
-        headers.push(("Authorization", a));
-    }
-    if let Some(t) = tenant {
-        headers.push(("X-Tenant-Id", t));
-    }
-    api.call(method, path, body, &headers).await
-}
-
-/// Asserts the `/v1` error envelope with `code`; returns the message.
-fn v1_error(body: &Value, code: &str) -> String {
-    assert_eq!(body["success"], json!(false), "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["requestId"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("error message: {body}"));
-    assert!(!message.is_empty(), "{body}");
-    message.to_string()
 }
 
 /// Asserts a success envelope with `status`; returns `data`.

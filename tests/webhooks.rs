@@ -6,12 +6,16 @@
 //! the SSRF guard at registration and at send time. Every request the receivers
 //! get is verified with the reference `standardwebhooks` Python package.
 
+#[path = "common/agent.rs"]
+mod agent;
 #[path = "common/child.rs"]
 #[allow(dead_code)] // each test file uses a different part
 mod child;
 mod common;
 #[path = "common/escalation.rs"]
 mod esc;
+
+use agent::{register_as, sign_in, v1, v1_error};
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -60,63 +64,10 @@ fn is_msg_id(s: &str) -> bool {
     s.strip_prefix("msg_").is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Registers a tenant under a known email (to sign in with it later).
-async fn register_as(api: &Api, name: &str) -> (Tenant, String) {
-    let email = esc::email_for(name, "example.com");
-    let (status, body) = api.post("/auth/register", json!({"name": name, "email": email}), &[]).await;
-    assert_eq!(status, StatusCode::CREATED, "register: {body}");
-    let tenant = Tenant {
-        id: body["tenant_id"].as_str().expect("tenant_id").to_string(),
-        key: body["api_key"].as_str().expect("api_key").to_string(),
-        body,
-    };
-    (tenant, email)
-}
-
 fn webhook_secret(t: &Tenant) -> String {
     let s = t.body["webhook_secret"].as_str().unwrap_or_else(|| panic!("webhook_secret: {}", t.body));
     assert!(s.starts_with("whsec_"), "{s}");
     s.to_string()
-}
-
-/// Signs `email` in by one-time code (the app must mail to its outbox);
-/// returns the `Authorization` header value.
-async fn sign_in(app: &common::TestApp, email: &str) -> String {
-    let (status, body) = app.post("/api/auth/otp/request", json!({"email": email}), &[]).await;
-    assert_eq!((status, &body), (StatusCode::OK, &json!({})), "otp request for {email}");
-    let code = app.last_code(email);
-    let (status, body) = app.post("/api/auth/otp/verify", json!({"email": email, "code": code}), &[]).await;
-    assert_eq!(status, StatusCode::OK, "otp verify for {email}: {body}");
-    format!("Bearer {}", body["token"].as_str().expect("token"))
-}
-
-/// A `/v1` call with an optional `Authorization` value and `X-Tenant-Id`.
-async fn v1(
-    api: &Api,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    auth: Option<&str>,
-    tenant: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut headers: Vec<(&str, &str)> = Vec::new();
-    if let Some(a) = auth {
-        headers.push(("Authorization", a));
-    }
-    if let Some(t) = tenant {
-        headers.push(("X-Tenant-Id", t));
-    }
-    api.call(method, path, body, &headers).await
-}
-
-/// Asserts the `/v1` error envelope with `code`; returns the message.
-fn v1_error(body: &Value, code: &str) -> String {
-    assert_eq!(body["success"], json!(false), "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["requestId"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("error message: {body}"));
-    assert!(!message.is_empty(), "{body}");
-    message.to_string()
 }
 
 /// `POST /v1/webhooks`; asserts 201 and the shape; returns `data`.
