@@ -14,16 +14,15 @@ use std::time::Duration;
 use clap::Args;
 use reqwest::header::HeaderValue;
 use reqwest::{Client, Url};
-use serde::Deserialize;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
 use super::{
-    api_key, batch, check_can_create, expect_status, prom_histogram, run_id, CaseState, Env, FirstFailure,
-    OpCtx, OpError, OpResult, PromHistogram, Scenario, TIME_TO_ROUTE,
+    api_key, check_can_create, expect_status, prom_histogram, run_id, seed_experts, CaseState, Env,
+    ExpertSeed, FirstFailure, OpCtx, OpError, OpResult, PromHistogram, Scenario, TIME_TO_ROUTE,
 };
-use crate::report::{error_breakdown, thousands, Figure, ScenarioReport, Tally};
+use crate::report::{Figure, ScenarioReport, Tally};
 use crate::runner::{self, Interrupt, RunConfig};
 
 pub const NAME: &str = "lifecycle";
@@ -143,48 +142,14 @@ async fn seed(
     domains: &[String],
     interrupt: &Interrupt,
 ) -> anyhow::Result<Vec<String>> {
-    let tokens = Arc::new(Mutex::new(Vec::with_capacity(args.experts as usize)));
-    let first = Arc::new(FirstFailure::default());
-    let (client, url, key) = (env.client.clone(), env.url("/experts")?, key.to_string());
-    let (domains, run, max_concurrent) = (domains.to_vec(), run_id(), args.max_concurrent);
-    #[derive(Deserialize)]
-    struct Created {
-        expert_token: String,
-    }
-    let (t, f) = (Arc::clone(&tokens), Arc::clone(&first));
-    let (tally, took) = batch("seeding experts", u64::from(args.experts), 16, interrupt, move |i| {
-        let body = json!({
-            "name": format!("Load expert {i}"),
-            "email": format!("load-life-{run}-{i}@example.com"),
-            "domains": [domains[i as usize % domains.len()]],
-            "max_concurrent": max_concurrent,
-        });
-        let req = client.post(url.clone()).header("X-API-Key", key.as_str()).json(&body);
-        let (t, f) = (Arc::clone(&t), Arc::clone(&f));
-        async move {
-            let start = Instant::now();
-            let resp = expect_status(req.send().await, 201, "POST /experts", &f).await?;
-            let created: Created = resp.json().await.map_err(|e| {
-                f.note(|| format!("POST /experts 201 body: {e}"));
-                OpError::Outcome("bad body")
-            })?;
-            t.lock().unwrap_or_else(PoisonError::into_inner).push(created.expert_token);
-            Ok(start.elapsed())
-        }
-    })
-    .await?;
-    if tally.errors() > 0 {
-        anyhow::bail!(
-            "seeding experts: {} of {} failed ({}); first: {}",
-            tally.errors(),
-            tally.ops,
-            error_breakdown(&tally),
-            first.take().unwrap_or_default()
-        );
-    }
-    eprintln!("{NAME}: seeded {} experts in {:.1}s", thousands(tally.ok), took.as_secs_f64());
-    let tokens = std::mem::take(&mut *tokens.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok(tokens)
+    let seed = ExpertSeed {
+        scenario: NAME,
+        name: "Load expert".into(),
+        email: format!("load-life-{}", run_id()),
+        domains: (0..args.experts as usize).map(|i| domains[i % domains.len()].clone()).collect(),
+        max_concurrent: args.max_concurrent,
+    };
+    seed_experts(env, key, seed, interrupt).await
 }
 
 /// One simulated expert: poll the queue, accept and resolve each case,

@@ -590,6 +590,74 @@ pub async fn resident_memory_bytes(env: &Env) -> Option<f64> {
         .find_map(|l| l.strip_prefix("process_resident_memory_bytes ")?.trim().parse::<f64>().ok())
 }
 
+/// Experts to register through `POST /experts`: expert `i` serves `domains[i]`.
+pub struct ExpertSeed<'a> {
+    /// The scenario, for progress lines.
+    pub scenario: &'a str,
+    /// Names are `{name} {i}`, emails `{email}-{i}@example.com` (make it unique per run).
+    pub name: String,
+    pub email: String,
+    pub domains: Vec<String>,
+    pub max_concurrent: u32,
+}
+
+/// Registers the experts of `seed`; returns their portal tokens, expert `i`'s at `i`.
+pub async fn seed_experts(
+    env: &Env,
+    key: &str,
+    seed: ExpertSeed<'_>,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Created {
+        expert_token: String,
+    }
+    let count = seed.domains.len();
+    let tokens = Arc::new(Mutex::new(vec![None; count]));
+    let first = Arc::new(FirstFailure::default());
+    let (client, url, key) = (env.client.clone(), env.url("/experts")?, key.to_string());
+    let (t, f) = (Arc::clone(&tokens), Arc::clone(&first));
+    let ExpertSeed { scenario, name, email, domains, max_concurrent } = seed;
+    let (tally, took) = batch("seeding experts", count as u64, 16, interrupt, move |i| {
+        let body = serde_json::json!({
+            "name": format!("{name} {i}"),
+            "email": format!("{email}-{i}@example.com"),
+            "domains": [domains[i as usize]],
+            "max_concurrent": max_concurrent,
+        });
+        let req = client.post(url.clone()).header("X-API-Key", key.as_str()).json(&body);
+        let (t, f) = (Arc::clone(&t), Arc::clone(&f));
+        async move {
+            let start = Instant::now();
+            let resp = expect_status(req.send().await, 201, "POST /experts", &f).await?;
+            let created: Created = resp.json().await.map_err(|e| {
+                f.note(|| format!("POST /experts 201 body: {e}"));
+                OpError::Outcome("bad body")
+            })?;
+            t.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i as usize] =
+                Some(created.expert_token);
+            Ok(start.elapsed())
+        }
+    })
+    .await?;
+    if tally.errors() > 0 {
+        anyhow::bail!(
+            "seeding experts: {} of {} failed ({}); first: {}",
+            tally.errors(),
+            tally.ops,
+            crate::report::error_breakdown(&tally),
+            first.take().unwrap_or_default()
+        );
+    }
+    let tokens: Option<Vec<String>> =
+        std::mem::take(&mut *tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .into_iter()
+            .collect();
+    let tokens = tokens.ok_or_else(|| anyhow::anyhow!("seeding experts was interrupted"))?;
+    eprintln!("{scenario}: seeded {} experts in {:.1}s", thousands(tokens.len() as u64), took.as_secs_f64());
+    Ok(tokens)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

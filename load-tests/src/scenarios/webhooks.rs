@@ -41,8 +41,8 @@ use tokio::sync::oneshot;
 use tokio::time::sleep;
 
 use super::{
-    api_key, batch, body_excerpt, check_key, expect_status, finish, run_id, CaseState, Env, FirstFailure,
-    OpCtx, OpError, OpResult, Scenario, CEILING,
+    api_key, batch, body_excerpt, check_key, expect_status, finish, run_id, seed_experts, CaseState, Env,
+    ExpertSeed, FirstFailure, OpCtx, OpError, OpResult, Scenario, CEILING,
 };
 use crate::report::{error_breakdown, thousands, Figure, ScenarioReport, Tally};
 use crate::runner::{self, Interrupt, RunConfig};
@@ -671,52 +671,21 @@ async fn seed(
     run: &str,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Vec<HeaderValue>> {
-    #[derive(Deserialize)]
-    struct Created {
-        expert_token: String,
-    }
-    let tokens = Arc::new(Mutex::new(vec![None; domains.len()]));
-    let first = Arc::new(FirstFailure::default());
-    let (client, url, key) = (env.client.clone(), env.url("/experts")?, key.to_string());
-    let (domains_owned, run) = (domains.to_vec(), run.to_string());
-    let (t, f) = (Arc::clone(&tokens), Arc::clone(&first));
-    let (tally, took) = batch("seeding experts", domains.len() as u64, 16, interrupt, move |i| {
-        let body = json!({
-            "name": format!("Load webhook expert {i}"),
-            "email": format!("load-hook-{run}-{i}@example.com"),
-            "domains": [domains_owned[i as usize]],
-            "max_concurrent": EXPERT_MAX_CONCURRENT,
-        });
-        let req = client.post(url.clone()).header("X-API-Key", key.as_str()).json(&body);
-        let (t, f) = (Arc::clone(&t), Arc::clone(&f));
-        async move {
-            let start = Instant::now();
-            let resp = expect_status(req.send().await, 201, "POST /experts", &f).await?;
-            let created: Created = resp.json().await.map_err(|e| {
-                f.note(|| format!("POST /experts 201 body: {e}"));
-                OpError::Outcome("bad body")
-            })?;
-            let token =
-                HeaderValue::from_str(&created.expert_token).map_err(|_| OpError::Outcome("bad token"))?;
-            t.lock().unwrap_or_else(PoisonError::into_inner)[i as usize] = Some(token);
-            Ok(start.elapsed())
-        }
-    })
-    .await?;
-    if tally.errors() > 0 {
-        anyhow::bail!(
-            "seeding experts: {} of {} failed ({}); first: {}",
-            tally.errors(),
-            tally.ops,
-            error_breakdown(&tally),
-            first.take().unwrap_or_default()
-        );
-    }
-    let tokens: Option<Vec<HeaderValue>> =
-        std::mem::take(&mut *tokens.lock().unwrap_or_else(PoisonError::into_inner)).into_iter().collect();
-    let tokens = tokens.ok_or_else(|| anyhow::anyhow!("seeding experts was interrupted"))?;
-    eprintln!("{NAME}: seeded {} experts in {:.1}s", thousands(tokens.len() as u64), took.as_secs_f64());
-    Ok(tokens)
+    let seed = ExpertSeed {
+        scenario: NAME,
+        name: "Load webhook expert".into(),
+        email: format!("load-hook-{run}"),
+        domains: domains.to_vec(),
+        max_concurrent: EXPERT_MAX_CONCURRENT,
+    };
+    seed_experts(env, key, seed, interrupt)
+        .await?
+        .into_iter()
+        .map(|t| {
+            HeaderValue::from_str(&t)
+                .map_err(|_| anyhow::anyhow!("seeding experts: a token is not a header value"))
+        })
+        .collect()
 }
 
 fn ms(t: &Tally, q: f64) -> Option<f64> {
