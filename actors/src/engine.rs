@@ -191,6 +191,9 @@ pub struct CreateCase {
     pub idempotency: Option<IdempotencyRecord>,
     /// The tier's limits, checked atomically with the insert.
     pub quotas: Vec<QuotaCheck>,
+    /// Changes of the creator's own committed in the same transaction (an
+    /// SOP's escalation links itself to the session it came from).
+    pub extra: Vec<Change>,
 }
 
 /// A new expert: committed, then given an actor and offered queued cases.

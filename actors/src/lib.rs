@@ -23,7 +23,9 @@
 //! - `webhook` — the WebhookDispatcher and one WebhookEndpointActor per target
 //!   URL: queues, concurrency, retries on the schedule, circuit breakers.
 //!
-//! A later part adds `tenant`.
+//! - `tenant` — one TenantActor per tenant (its "container"): request
+//!   windows, the day's token budget, provider circuit breakers, and the
+//!   `Runtime` its Cerebrals' turns run on.
 
 pub mod engine;
 pub mod escalation;
@@ -35,7 +37,8 @@ pub mod quality_gate;
 pub mod records;
 pub mod routing;
 pub mod supervisor;
+pub mod tenant;
 pub mod webhook;
 
 pub use instrument::{ActorKind, ActorStats, HandlerTimer};
-pub use persistence::{Change, EventRecord, PersistError, Persistence};
+pub use persistence::{Change, EventRecord, PersistError, Persistence, SessionEntry, SessionLink};

@@ -49,6 +49,34 @@ pub enum Change {
     InsertDelivery(Box<DeliveryRecord>),
     /// A delivery's state after an attempt (status, attempts, last answer, next attempt).
     UpdateDelivery(Box<DeliveryRecord>),
+    /// Remembers that an escalation was opened from a Cerebral's session.
+    LinkSession(Box<SessionLink>),
+    /// Appends `entry` to the memory of the session the escalation was opened
+    /// from; nothing when it was not opened from one.
+    JoinSession(Box<SessionEntry>),
+}
+
+/// An escalation opened by an SOP, and the session it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionLink {
+    pub escalation_id: String,
+    pub tenant_id: String,
+    pub cerebral_id: String,
+    pub session_id: String,
+    pub execution_id: String,
+    pub at_ms: i64,
+}
+
+/// What a closed escalation adds to its session's memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEntry {
+    /// `mem_...`
+    pub id: String,
+    pub escalation_id: String,
+    /// `expert`
+    pub role: String,
+    pub content: String,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -193,12 +193,13 @@ impl Handler<CreateCase> for RoutingSupervisor {
 
     fn handle(&mut self, msg: CreateCase, _: &mut Self::Context) -> Self::Result {
         let _t = SUPERVISOR.handling("CreateCase");
-        let CreateCase { record, schema, idempotency, quotas } = msg;
+        let CreateCase { record, schema, idempotency, quotas, extra: own } = msg;
         let mut changes: Vec<Change> = quotas.into_iter().map(|q| Change::CheckQuota(Box::new(q))).collect();
         changes.push(Change::InsertEscalation(Box::new(record.clone())));
         if let Some(i) = idempotency {
             changes.push(Change::RecordIdempotency(Box::new(i)));
         }
+        changes.extend(own);
         let extra = self.config.listener.opening_changes(&record);
         changes.extend(extra.iter().cloned());
         let commit = self.persistence.commit(changes);
