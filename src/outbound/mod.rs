@@ -20,6 +20,7 @@
 //!   one of its CIDRs: the list limits, it never overrides the class check.
 
 mod classify;
+pub mod http;
 
 use std::collections::HashSet;
 use std::fmt;

@@ -2,24 +2,24 @@
 //! target against the outbound guard at connect time, and POSTs with `awc`
 //! (30 s timeout, redirects not followed).
 //!
-//! The connect-time check lives in the connector's resolver: a host name is
-//! resolved by [`OutboundGuard::resolve_checked`] and awc connects to exactly
-//! the addresses that passed, so a DNS answer that changes between the check
-//! and the connection (rebinding) cannot slip through. IP-literal hosts never
-//! reach a resolver, so they are checked before the request is built.
+//! The client is [`crate::outbound::http::guarded_client`]: the connect-time
+//! check lives in its resolver, so a host name is resolved by
+//! [`OutboundGuard::resolve_checked`] and awc connects to exactly the
+//! addresses that passed; a DNS answer that changes between the check and the
+//! connection (rebinding) cannot slip through. IP-literal hosts never reach a
+//! resolver, so they are checked before the request is built.
 
-use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_tls::connect::{Connector as TcpConnector, Resolve, Resolver};
 use futures_util::future::LocalBoxFuture;
 use switchboard_actors::records::DeliveryRecord;
 use switchboard_actors::webhook::{AttemptOutcome, Transport};
-use url::{Host, Url};
+use url::Url;
 
 use super::secrets::{KeyError, Keys};
+use crate::outbound::http::{check_literal_host, classify_send_error, guarded_client, SendFailure};
 use crate::outbound::OutboundGuard;
 
 /// The time one attempt may take, from connect to the last byte of the answer's head.
@@ -36,17 +36,11 @@ pub struct AwcTransport {
 impl AwcTransport {
     /// Builds the client; call on the arbiter the webhook actors run on (awc is single-threaded).
     pub fn new(guard: OutboundGuard, keys: Arc<Keys>) -> Self {
-        let resolver = Resolver::custom(GuardResolver { guard: guard.clone() });
-        let connector = awc::Connector::new()
-            .connector(TcpConnector::new(resolver).service())
-            .timeout(Duration::from_secs(10))
-            .limit(1024);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(ATTEMPT_TIMEOUT)
-            .disable_redirects()
-            .add_default_header(("user-agent", concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION"))))
-            .finish();
+        let client = guarded_client(
+            guard.clone(),
+            ATTEMPT_TIMEOUT,
+            concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")),
+        );
         AwcTransport { client, guard, keys }
     }
 }
@@ -62,15 +56,9 @@ impl Transport for AwcTransport {
                 Ok(u) => u,
                 Err(e) => return AttemptOutcome::Abandoned { error: format!("the URL does not parse: {e}") },
             };
-            let literal = match url.host() {
-                Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-                Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-                _ => None,
-            };
-            if let Some(ip) = literal {
-                if let Err(refusal) = guard.check_addr(ip) {
-                    return refused(refusal.to_string());
-                }
+            // A refused address is retried like any failure: the name's answers may change back.
+            if let Err(error) = check_literal_host(&guard, &url) {
+                return AttemptOutcome::Failed { status: None, error };
             }
             let key = match keys.key_for(&d).await {
                 Ok(k) => k,
@@ -118,48 +106,12 @@ impl Transport for AwcTransport {
     }
 }
 
-fn refused(why: String) -> AttemptOutcome {
-    // A refused address is retried like any failure: the name's answers may change back.
-    AttemptOutcome::Failed { status: None, error: format!("refused by the outbound guard: {}", target(&why)) }
-}
-
-/// The guard's messages name the field of the create request; at send time it is the target.
-fn target(message: &str) -> String {
-    message.replacen("callback_url", "the target", 1)
-}
-
 fn describe(e: &awc::error::SendRequestError) -> String {
-    use awc::error::{ConnectError, SendRequestError};
-    match e {
-        SendRequestError::Timeout => format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
-        SendRequestError::Connect(ConnectError::Resolver(inner)) => {
-            format!("refused by the outbound guard: {}", target(&inner.to_string()))
-        }
-        SendRequestError::Connect(c) => format!("could not connect: {c}"),
-        other => format!("the request failed: {other}"),
-    }
-}
-
-/// Resolves host names through the outbound guard: only addresses that pass are returned.
-struct GuardResolver {
-    guard: OutboundGuard,
-}
-
-impl Resolve for GuardResolver {
-    fn lookup<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
-        Box::pin(async move {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(ip) = bare.parse::<IpAddr>() {
-                self.guard.check_addr(ip)?;
-                return Ok(vec![SocketAddr::new(ip, port)]);
-            }
-            let url = Url::parse(&format!("http://{host}:{port}/"))?;
-            Ok(self.guard.resolve_checked(&url).await?)
-        })
+    match classify_send_error(e) {
+        SendFailure::TimedOut => format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
+        SendFailure::Refused { message } | SendFailure::Unresolvable { message } => message,
+        SendFailure::Connect(c) => format!("could not connect: {c}"),
+        SendFailure::Other(other) => format!("the request failed: {other}"),
     }
 }
 
@@ -174,7 +126,10 @@ mod tests {
     use super::super::signing::{generate_secret, SigningKey};
     use super::*;
     use crate::identity::secret_box::SecretBox;
+    use crate::outbound::http::GuardResolver;
     use crate::settings::MasterKey;
+    use actix_tls::connect::Resolve;
+    use std::net::SocketAddr;
     use switchboard_actors::model::TenantId;
     use switchboard_actors::records::DeliveryStatus;
 
