@@ -31,7 +31,8 @@ impl From<&EventRecord> for EventRow {
     }
 }
 
-fn to_write(change: Change) -> Write {
+/// The store write that makes an actor's `Change` durable.
+pub fn to_write(change: Change) -> Write {
     use super::escalations as esc;
     match change {
         Change::AppendEvent(e) => Write::Row(Row::Event(EventRow::from(&e))),
@@ -45,6 +46,8 @@ fn to_write(change: Change) -> Write {
         Change::CheckQuota(q) => esc::check_quota(&q),
         Change::InsertDelivery(d) => super::webhooks::insert_delivery(&d),
         Change::UpdateDelivery(d) => super::webhooks::update_delivery(&d),
+        Change::LinkSession(l) => super::sessions::link_session(&l),
+        Change::JoinSession(e) => super::sessions::join_session(&e),
     }
 }
 

@@ -6,12 +6,14 @@
 pub mod bench;
 pub mod cerebrals;
 pub mod connection;
+pub mod customers;
 pub mod escalations;
 pub mod events;
 pub mod group_commit;
 pub mod identity;
 pub mod migrations;
 pub mod schema;
+pub mod sessions;
 pub mod webhooks;
 pub mod writes;
 

@@ -220,13 +220,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        tenant_id -> Text,
+        external_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        name -> Nullable<Text>,
+        tags -> Text,
+        metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_escalations (escalation_id) {
+        escalation_id -> Text,
+        tenant_id -> Text,
+        cerebral_id -> Text,
+        session_id -> Text,
+        execution_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_messages (id) {
+        id -> Text,
+        tenant_id -> Text,
+        cerebral_id -> Text,
+        session_id -> Text,
+        role -> Text,
+        content -> Text,
+        customer_id -> Nullable<Text>,
+        execution_id -> Nullable<Text>,
+        escalation_id -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tenant_usage (tenant_id, hour_start) {
+        tenant_id -> Text,
+        hour_start -> BigInt,
+        messages -> BigInt,
+        tokens -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(cerebrals -> tenants (tenant_id));
+diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(escalations -> tenants (tenant_id));
 diesel::joinable!(experts -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(session_messages -> cerebrals (cerebral_id));
+diesel::joinable!(tenant_usage -> tenants (tenant_id));
 diesel::joinable!(webhook_deliveries -> tenants (tenant_id));
 diesel::joinable!(webhooks -> tenants (tenant_id));
 
@@ -234,6 +287,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_entries,
     cerebrals,
+    customers,
     escalations,
     events,
     experts,
@@ -241,7 +295,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     jwt_revocations,
     memberships,
     one_time_codes,
+    session_escalations,
+    session_messages,
     store_probes,
+    tenant_usage,
     tenants,
     users,
     webhook_deliveries,
