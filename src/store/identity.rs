@@ -296,6 +296,30 @@ pub fn retire_codes(email: String, purpose: &'static str) -> Write {
     })
 }
 
+/// Replaces the tenant's config (JSON text) and, when `api_key_sealed` is
+/// `Some`, its sealed provider API key (`Some(None)` clears it). A tenant
+/// deleted meanwhile is a conflict.
+pub fn set_tenant_config(
+    tenant_id: String,
+    config_json: String,
+    api_key_sealed: Option<Option<String>>,
+) -> Write {
+    op(move |c| {
+        let changed = diesel::update(tenants::table.find(&tenant_id))
+            .set((tenants::config.eq(&config_json), tenants::updated_at.eq(now_ms())))
+            .execute(c)?;
+        if changed == 0 {
+            return Err(conflict("the tenant was deleted meanwhile"));
+        }
+        if let Some(sealed) = &api_key_sealed {
+            diesel::update(tenants::table.find(&tenant_id))
+                .set(tenants::provider_api_key_sealed.eq(sealed))
+                .execute(c)?;
+        }
+        Ok(())
+    })
+}
+
 fn owner_count(c: &mut DbConn, tenant_id: &str) -> QueryResult<i64> {
     memberships::table
         .filter(memberships::tenant_id.eq(tenant_id))

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use super::config;
+use crate::agents::config::TenantConfig;
 use crate::error::AppError;
 use crate::http::agent::api_keys::rfc3339;
 use crate::http::auth::{platform_tenant_access, Session};
@@ -84,32 +86,21 @@ fn plan_for(session: &Session, raw: &str) -> Result<Plan, AppError> {
     Ok(plan)
 }
 
-/// The container config given at creation, as stored: every field checked, the API key apart.
-fn initial_config(body: &CreateTenant) -> Result<Value, AppError> {
-    let mut config = Map::new();
-    for (key, value) in
-        [("provider", &body.provider), ("model", &body.model), ("system_prompt", &body.system_prompt)]
-    {
-        if let Some(v) = value {
-            config.insert(key.into(), json!(v));
-        }
-    }
-    if let Some(t) = body.temperature {
-        if !(0.0..=2.0).contains(&t) {
-            return Err(AppError::BadRequest("temperature must be between 0 and 2".into()));
-        }
-        config.insert("temperature".into(), json!(t));
-    }
-    if let Some(tools) = &body.tool_settings {
-        config.insert("tool_settings".into(), Value::Object(tools.clone()));
-    }
-    if let Some(url) = &body.base_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(AppError::BadRequest("base_url must be an http(s) URL".into()));
-        }
-        config.insert("base_url".into(), json!(url));
-    }
-    Ok(Value::Object(config))
+/// The container config given at creation, as stored: every field checked
+/// like `PATCH /api/tenants/{id}/config` checks it.
+fn initial_config(state: &AppState, body: &CreateTenant) -> Result<String, AppError> {
+    let config = config::check_config(
+        &state.engine.guard,
+        TenantConfig {
+            provider: body.provider.clone(),
+            model: body.model.clone(),
+            temperature: body.temperature,
+            system_prompt: body.system_prompt.clone(),
+            tool_settings: body.tool_settings.clone(),
+            base_url: body.base_url.clone(),
+        },
+    )?;
+    serde_json::to_string(&config).map_err(AppError::internal)
 }
 
 /// Tenants: all for a super-admin, else the caller's.
@@ -148,10 +139,11 @@ pub async fn create(
     let body = body.0;
     let name = tenant_name(&body.name)?;
     let plan = plan_for(&session, body.plan.as_deref().unwrap_or("free"))?;
-    let config = initial_config(&body)?;
+    let config = initial_config(&state, &body)?;
+    let api_key = body.api_key.as_deref().map(config::check_api_key).transpose()?.flatten();
     let mut tenant = accounts::tenant_row(TenantId::new(), &name, plan, TenantStatus::Draft);
-    tenant.config = config.to_string();
-    tenant.provider_api_key_sealed = body.api_key.as_deref().map(|k| state.identity.secrets.seal(k));
+    tenant.config = config;
+    tenant.provider_api_key_sealed = api_key.map(|k| state.identity.secrets.seal(&k));
     let membership = accounts::membership_row(&tenant.id, &session.user.id, Role::Owner);
     let audit = accounts::audit(
         Some(&session.user.id),
@@ -253,6 +245,7 @@ pub async fn delete(
             ),
         ]))
         .await?;
+    state.agents.forget(&access.tenant.id);
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
