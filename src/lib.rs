@@ -14,6 +14,7 @@
 //!
 //! The engine (actors, routing) is the `switchboard-actors` crate.
 
+pub mod agents;
 pub mod engine;
 pub mod error;
 pub mod http;

@@ -49,6 +49,16 @@ enum AdminCommand {
     /// Print a new Escalation API key (`cero_...`) of the operator tenant, whose
     /// experts serve every tenant and whose plan has no escalation limits.
     OperatorKey,
+    /// Make an active Cerebral (offline provider, no SOPs) in the operator
+    /// tenant and print it with a new Agent API key (`sk_live_...`) as one
+    /// JSON line `{"cerebral_id", "api_key"}`. The operator tenant's plan has
+    /// no request limits or token budget, so this is what `switchboard-load
+    /// message` drives.
+    AgentKey {
+        /// The Cerebral's name.
+        #[arg(long, default_value = "load test")]
+        name: String,
+    },
     /// Print the `webhook_secret` (`whsec_...`) that signs a tenant's
     /// `callback_url` deliveries, making one if the tenant has none yet.
     WebhookSecret {
@@ -97,6 +107,7 @@ fn main() -> ExitCode {
             Command::BenchStore(args) => bench_store(&settings, args).await,
             Command::Admin(AdminCommand::OperatorKey) => operator_key(&settings).await,
             Command::Admin(AdminCommand::WebhookSecret { tenant }) => webhook_secret(&settings, tenant).await,
+            Command::Admin(AdminCommand::AgentKey { name }) => agent_key(&settings, &name).await,
         }
     });
     match outcome {
@@ -163,6 +174,15 @@ async fn operator_key(settings: &Settings) -> Result<(), StartupError> {
     let store = open_store(settings)?;
     let key = accounts::new_operator_key(&store).await.map_err(|e| StartupError::Fatal(e.to_string()))?;
     println!("{key}");
+    Ok(())
+}
+
+async fn agent_key(settings: &Settings, name: &str) -> Result<(), StartupError> {
+    let store = open_store(settings)?;
+    let (cerebral_id, api_key) = accounts::new_operator_cerebral(&store, name)
+        .await
+        .map_err(|e| StartupError::Fatal(e.to_string()))?;
+    println!("{}", serde_json::json!({ "cerebral_id": cerebral_id, "api_key": api_key }));
     Ok(())
 }
 

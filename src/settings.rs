@@ -63,6 +63,21 @@ pub const SETTINGS: &[SettingSpec] = &[
         meaning: "runtime for newly deployed tenants: `embedded` or `process`",
     },
     SettingSpec { key: "jwt_ttl", default: Some("24h"), meaning: "lifetime of a JWT" },
+    SettingSpec {
+        key: "provider_timeout",
+        default: Some("30s"),
+        meaning: "how long one call to a model provider may take",
+    },
+    SettingSpec {
+        key: "provider_circuit_threshold",
+        default: Some("5"),
+        meaning: "provider failures in a row that open a tenant's circuit",
+    },
+    SettingSpec {
+        key: "provider_circuit_cooldown",
+        default: Some("30s"),
+        meaning: "how long an open provider circuit refuses calls before one probe",
+    },
     SettingSpec { key: "log", default: Some("info"), meaning: "tracing filter" },
     SettingSpec { key: "log_format", default: Some("text"), meaning: "`text` or `json` (JSON lines)" },
     SettingSpec {
@@ -297,6 +312,9 @@ pub struct Settings {
     pub outbound_allow: Option<Vec<IpNet>>,
     pub tenant_runtime: TenantRuntime,
     pub jwt_ttl: Duration,
+    pub provider_timeout: Duration,
+    pub provider_circuit_threshold: u32,
+    pub provider_circuit_cooldown: Duration,
     pub log: String,
     pub log_format: LogFormat,
     pub data_dir: PathBuf,
@@ -411,6 +429,12 @@ impl Settings {
                 _ => Err("expected embedded or process".to_string()),
             })?,
             jwt_ttl: p.req("jwt_ttl", parse_positive_duration)?,
+            provider_timeout: p.req("provider_timeout", parse_positive_duration)?,
+            provider_circuit_threshold: p.req("provider_circuit_threshold", |v| match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err("expected a whole number from 1 to 1000".to_string()),
+            })?,
+            provider_circuit_cooldown: p.req("provider_circuit_cooldown", parse_positive_duration)?,
             log: p.req("log", |v| {
                 tracing_subscriber::EnvFilter::try_new(v)
                     .map(|_| v.to_string())

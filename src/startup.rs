@@ -30,6 +30,7 @@ pub struct AppState {
     pub openapi: String,
     pub engine: crate::engine::Engine,
     pub webhooks: crate::webhooks::Webhooks,
+    pub agents: crate::agents::Agents,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,10 @@ impl Application {
         // provider may already be installed by an embedding program, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let webhooks = crate::webhooks::Webhooks::start(&settings, &store, identity.secrets.clone());
-        let engine = crate::engine::Engine::start(&settings, &store, webhooks.listener());
+        let agents = crate::agents::Agents::start(&settings, &store);
+        let listeners =
+            crate::agents::Listeners(vec![webhooks.listener(), Arc::new(crate::agents::SessionMemory)]);
+        let engine = crate::engine::Engine::start(&settings, &store, Arc::new(listeners));
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| StartupError::Fatal(format!("cannot listen on {}: {e}", settings.bind)))?;
         let port = listener.local_addr().map_err(|e| StartupError::Fatal(e.to_string()))?.port();
@@ -103,6 +107,7 @@ impl Application {
             openapi: http::openapi::document(),
             engine,
             webhooks,
+            agents,
         });
         let limits = state.clone();
         actix_web::rt::spawn(async move {

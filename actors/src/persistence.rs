@@ -73,7 +73,7 @@ pub struct SessionEntry {
     /// `mem_...`
     pub id: String,
     pub escalation_id: String,
-    /// `expert`
+    /// `expert` (an answer) or `system` (an expiry)
     pub role: String,
     pub content: String,
     pub at_ms: i64,

@@ -316,8 +316,15 @@ impl<R: Runtime> Message for Converse<R> {
 pub enum ConverseError<E> {
     NotRunning(TenantState),
     /// The day's token budget is spent; it resets at `resets_at_ms` (next UTC midnight).
-    BudgetExhausted { used: u64, budget: u64, resets_at_ms: i64 },
-    CircuitOpen { provider: String, retry_after: Duration },
+    BudgetExhausted {
+        used: u64,
+        budget: u64,
+        resets_at_ms: i64,
+    },
+    CircuitOpen {
+        provider: String,
+        retry_after: Duration,
+    },
     Runtime(E),
 }
 
@@ -367,7 +374,8 @@ impl<R: Runtime> TenantActor<R> {
     }
 
     fn rate(&self, limits: &Limits) -> RateView {
-        let windows = [(limits.per_minute, &self.minute), (limits.per_hour, &self.hour), (limits.per_day, &self.day)];
+        let windows =
+            [(limits.per_minute, &self.minute), (limits.per_hour, &self.hour), (limits.per_day, &self.day)];
         // The window with the least left; on a tie, the shortest (listed first).
         let tightest = windows
             .iter()
@@ -474,7 +482,11 @@ impl<R: Runtime> Handler<Converse<R>> for TenantActor<R> {
             let used = self.tokens_day.count;
             if used >= budget {
                 let resets_at_ms = self.tokens_day.end_ms();
-                return Box::pin(fut::ready(Err(ConverseError::BudgetExhausted { used, budget, resets_at_ms })));
+                return Box::pin(fut::ready(Err(ConverseError::BudgetExhausted {
+                    used,
+                    budget,
+                    resets_at_ms,
+                })));
             }
         }
         let provider = msg.provider;
@@ -607,7 +619,8 @@ mod tests {
         let first = actor.send(Admit { limits: limits(), count: true, now_ms: now }).await.unwrap().unwrap();
         assert_eq!((first.rate.limit, first.rate.remaining), (Some(2), Some(1)));
         actor.send(Admit { limits: limits(), count: true, now_ms: now }).await.unwrap().unwrap();
-        let refused = actor.send(Admit { limits: limits(), count: true, now_ms: now }).await.unwrap().unwrap_err();
+        let refused =
+            actor.send(Admit { limits: limits(), count: true, now_ms: now }).await.unwrap().unwrap_err();
         assert_eq!(refused.window, "minute");
         assert_eq!(refused.retry_after, Duration::from_secs(50));
         assert_eq!(refused.health.rate.minute, 2);
@@ -645,10 +658,16 @@ mod tests {
         assert!(matches!(r, Err(ConverseError::CircuitOpen { .. })));
         assert_eq!(actor.send(read_only(limits(), now)).await.unwrap().unwrap().circuit, CircuitState::Open);
         actix_rt::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(actor.send(read_only(limits(), now)).await.unwrap().unwrap().circuit, CircuitState::HalfOpen);
+        assert_eq!(
+            actor.send(read_only(limits(), now)).await.unwrap().unwrap().circuit,
+            CircuitState::HalfOpen
+        );
         let r = actor.send(converse("ok", 0, ProviderUse::Succeeded, now)).await.unwrap();
         assert_eq!(r.unwrap(), "ok");
-        assert_eq!(actor.send(read_only(limits(), now)).await.unwrap().unwrap().circuit, CircuitState::Closed);
+        assert_eq!(
+            actor.send(read_only(limits(), now)).await.unwrap().unwrap().circuit,
+            CircuitState::Closed
+        );
     }
 
     #[actix_rt::test]

@@ -32,7 +32,7 @@ CREATE TABLE session_messages (
     tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     cerebral_id TEXT NOT NULL REFERENCES cerebrals (id) ON DELETE CASCADE,
     session_id TEXT NOT NULL,
-    -- user | assistant | expert
+    -- user | assistant | expert | system (an SOP escalation that expired)
     role TEXT NOT NULL,
     content TEXT NOT NULL,
     customer_id TEXT,

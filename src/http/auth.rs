@@ -99,6 +99,21 @@ impl FromRequest for AgentKey {
                     return Err(AppError::Forbidden(format!("Origin {origin} is not allowed for this key")));
                 }
             }
+            // `lastUsedAt`, at most once a minute per key, off the request's path.
+            let now = crate::store::now_ms();
+            if key.last_used_at.is_none_or(|at| now - at >= 60_000) {
+                let (store, id) = (state.store.clone(), key.id.clone());
+                actix_web::rt::spawn(async move {
+                    if let Err(e) = store
+                        .submit(crate::store::WriteRequest(vec![crate::store::identity::touch_api_key(
+                            id, now,
+                        )]))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record an API key's last use");
+                    }
+                });
+            }
             Ok(AgentKey { key, tenant })
         })
     }

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::MAX_BODY_BYTES;
 use crate::error::{AppError, Surface};
+use crate::http::agent::message::AgentHealth;
 use crate::startup::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -61,6 +62,9 @@ pub async fn surface(
     };
     let res = render_errors(res, surface, &request_id, &span);
     let mut res = res;
+    if surface == Surface::Agent {
+        agent_headers(&mut res);
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
     }
@@ -76,6 +80,26 @@ pub async fn surface(
     span.record("status", status);
     span.in_scope(|| tracing::info!(latency_ms = elapsed * 1000.0, "request completed"));
     Ok(res)
+}
+
+/// `X-RateLimit-*`, `X-Budget-State` and `X-Circuit-State` on every
+/// authenticated `/v1` answer (the handler left the tenant's health in the
+/// request). An unlimited plan's limit and remainder read `unlimited`.
+fn agent_headers(res: &mut ServiceResponse<BoxBody>) {
+    let Some(AgentHealth(h)) = res.request().extensions().get::<AgentHealth>().copied() else { return };
+    let text = |n: Option<u64>| n.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    let headers = [
+        ("x-ratelimit-limit", text(h.rate.limit)),
+        ("x-ratelimit-remaining", text(h.rate.remaining)),
+        ("x-ratelimit-reset", h.rate.reset_at_secs.to_string()),
+        ("x-budget-state", h.budget.as_str().to_string()),
+        ("x-circuit-state", h.circuit.as_str().to_string()),
+    ];
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(HeaderName::from_static(name), v);
+        }
+    }
 }
 
 /// Refusals decided before any handler runs: a declared body over the limit,

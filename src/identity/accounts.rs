@@ -479,6 +479,49 @@ pub async fn ensure_bootstrap_admin(
     Ok(())
 }
 
+/// `switchboard admin agent-key`: a new active Cerebral of the operator
+/// tenant (offline provider, no SOPs) and a new Agent API key; (id, key).
+pub async fn new_operator_cerebral(store: &Store, name: &str) -> Result<(String, String), AppError> {
+    let operator = ensure_operator_tenant(store).await?;
+    let now = now_ms();
+    let cerebral = crate::store::cerebrals::CerebralRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: operator.id.clone(),
+        name: name.trim().chars().take(200).collect::<String>(),
+        system_prompt: None,
+        provider: None,
+        model: None,
+        status: "active".into(),
+        sops: "[]".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    if cerebral.name.is_empty() {
+        return Err(AppError::BadRequest("the Cerebral's name must not be empty".into()));
+    }
+    let options = AgentKeyOptions {
+        name: format!("{} (admin agent-key)", cerebral.name),
+        cerebral_id: None,
+        identity_mode: IdentityMode::Identified,
+        allowed_origins: Vec::new(),
+    };
+    let (key_row, key) = api_key_row(KeyKind::Agent, &operator.id, None, Some(&options));
+    let id = cerebral.id.clone();
+    store
+        .submit(WriteRequest(vec![
+            crate::store::cerebrals::insert_cerebral(cerebral),
+            rows::insert_api_key(key_row),
+            audit(
+                None,
+                "cerebral.create",
+                Some(&operator.id),
+                json!({ "cerebral_id": id, "by": "admin agent-key" }),
+            ),
+        ]))
+        .await?;
+    Ok((id, key))
+}
+
 /// `switchboard admin operator-key`: a new Escalation API key of the operator tenant.
 pub async fn new_operator_key(store: &Store) -> Result<String, AppError> {
     let operator = ensure_operator_tenant(store).await?;

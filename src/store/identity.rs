@@ -245,6 +245,16 @@ pub fn remove_member(tenant_id: String, membership_id: String) -> Write {
     })
 }
 
+/// Records a key's use (`lastUsedAt`); callers throttle it to once a minute per key.
+pub fn touch_api_key(key_id: String, at: i64) -> Write {
+    op(move |conn| {
+        diesel::update(api_keys::table.find(&key_id))
+            .set(api_keys::last_used_at.eq(at))
+            .execute(conn)
+            .map(|_| ())
+    })
+}
+
 pub fn revoke_api_key(key_id: String) -> Write {
     op(move |c| {
         diesel::update(api_keys::table.find(&key_id))

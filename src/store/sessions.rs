@@ -18,7 +18,7 @@ pub struct SessionMessageRow {
     pub tenant_id: String,
     pub cerebral_id: String,
     pub session_id: String,
-    /// `user`, `assistant` or `expert`
+    /// `user`, `assistant`, `expert` or `system`
     pub role: String,
     pub content: String,
     pub customer_id: Option<String>,

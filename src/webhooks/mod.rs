@@ -99,6 +99,13 @@ impl Webhooks {
         self.dispatcher.do_send(Dispatch(deliveries));
     }
 
+    /// The deliveries `event` about no escalation owes the tenant's
+    /// subscribers, for the caller to commit with its own change and then
+    /// hand to [`Webhooks::dispatch`].
+    pub fn prepare(&self, tenant: &TenantId, event: &str, payload: &Value) -> Vec<DeliveryRecord> {
+        self.for_subscribers(tenant, None, event, payload)
+    }
+
     /// Emits `event` about no escalation (e.g. `conversation.completed`) to the
     /// tenant's subscribers: persisted, then sent.
     pub async fn emit(&self, tenant: &TenantId, event: &str, payload: Value) -> Result<(), StoreError> {

@@ -4,6 +4,8 @@
 pub mod api_keys;
 pub mod auth;
 pub mod cerebrals;
+pub mod customers;
+pub mod message;
 pub mod sops;
 pub mod webhooks;
 
@@ -11,10 +13,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use actix_web::dev::Payload;
+use actix_web::FromRequest;
+use switchboard_actors::tenant::{Health, Limits};
+
+use crate::agents::config::limits_of;
+use crate::agents::AdmitError;
 use crate::error::AppError;
-use crate::http::auth::Session;
+use crate::http::auth::{AgentKey, Session};
 use crate::identity::accounts;
+use crate::identity::model::Plan;
 use crate::identity::model::Role;
+use crate::identity::rate_limit::retry_after_secs;
 use crate::startup::AppState;
 use crate::store::identity::{MembershipRow, TenantRow};
 
@@ -42,7 +52,13 @@ impl AgentTenant {
             }
         };
         match found {
-            Some((m, t)) => Ok(AgentTenant { tenant: t.clone(), membership: m.clone() }),
+            Some((m, t)) => {
+                // JWT calls are not counted, but report the tenant's health like every /v1 answer.
+                if let Ok(plan) = Plan::parse(&t.plan) {
+                    let _ = admit(state, req, &t.id, limits_of(plan), false).await;
+                }
+                Ok(AgentTenant { tenant: t.clone(), membership: m.clone() })
+            }
             None if wanted.is_some() => {
                 Err(AppError::Forbidden("you are not a member of that tenant".into()))
             }
@@ -59,9 +75,58 @@ impl AgentTenant {
     }
 }
 
+/// Counts an API-key request against the tenant's windows (`count`), or only
+/// reads the tenant's health; either way the answer will carry the headers.
+pub async fn admit(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant_id: &str,
+    limits: Limits,
+    count: bool,
+) -> Result<Health, AppError> {
+    match state.agents.admit(tenant_id, limits, count).await {
+        Ok(health) => {
+            message::remember(req, health);
+            Ok(health)
+        }
+        Err(AdmitError::Limited(refused)) => {
+            message::remember(req, refused.health);
+            Err(AppError::RateLimited {
+                message: format!(
+                    "Rate limit exceeded: {} requests per {} for this tenant's plan",
+                    refused.limit, refused.window
+                ),
+                retry_after_secs: retry_after_secs(refused.retry_after),
+            })
+        }
+        Err(AdmitError::Unavailable(e)) => Err(e),
+    }
+}
+
+/// The tenant of a caller that may use either credential: an `sk_live_` key
+/// when `X-API-Key` is sent (the request is counted against the tenant's
+/// limits), else the JWT's tenant. Returns the tenant and whether it was a key.
+pub async fn key_or_jwt(state: &AppState, req: &HttpRequest) -> Result<(TenantRow, bool), AppError> {
+    if req.headers().contains_key("x-api-key") {
+        let caller = AgentKey::from_request(req, &mut Payload::None).await?;
+        let plan = Plan::parse(&caller.tenant.plan).map_err(AppError::internal)?;
+        admit(state, req, &caller.tenant.id, limits_of(plan), true).await?;
+        return Ok((caller.tenant, true));
+    }
+    if !req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
+        return Err(AppError::Unauthorized(
+            "send an X-API-Key (sk_live_...) or Authorization: Bearer <JWT> header".into(),
+        ));
+    }
+    let session = Session::from_request(req, &mut Payload::None).await?;
+    Ok((AgentTenant::of(state, &session, req).await?.tenant, false))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(api_keys::configure)
         .configure(cerebrals::configure)
+        .configure(message::configure)
+        .configure(customers::configure)
         .configure(webhooks::configure);
 }

@@ -301,7 +301,7 @@ pub async fn create(
         response: summary.clone(),
         at_ms: record.created_at_ms,
     });
-    match state.engine.create(CreateCase { record, schema, idempotency, quotas }).await {
+    match state.engine.create(CreateCase { record, schema, idempotency, quotas, extra: Vec::new() }).await {
         Ok(_) => Ok(HttpResponse::Created().json(summary)),
         // The same key raced in from another request: answer as that one was answered.
         Err(EngineError::Persist(PersistError::Duplicate(_))) if idem_key.is_some() => {
@@ -312,6 +312,30 @@ pub async fn create(
         }
         Err(e) => Err(engine_error(e)),
     }
+}
+
+/// Opens an escalation for `tenant` on behalf of the server itself (a
+/// Cerebral's `escalate` action): the same checks, tier quota and webhooks as
+/// `POST /escalations`, with `extra` changes committed in its transaction
+/// (which may name the case by `id`, chosen ahead).
+pub async fn open_escalation(
+    state: &AppState,
+    tenant: TenantId,
+    plan: Plan,
+    body: CreateEscalationRequest,
+    id: Option<EscalationId>,
+    extra: Vec<switchboard_actors::Change>,
+) -> Result<EscalationRecord, AppError> {
+    let (mut record, schema) = parse_create(state, tenant.clone(), body).await?;
+    if let Some(id) = id {
+        record.id = id;
+    }
+    let quotas = quota_checks(state, &tenant, plan).await?;
+    state
+        .engine
+        .create(CreateCase { record, schema, idempotency: None, quotas, extra })
+        .await
+        .map_err(engine_error)
 }
 
 #[derive(Deserialize, IntoParams)]
