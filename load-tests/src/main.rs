@@ -223,6 +223,12 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         }
     }
 
+    for cmd in &plan {
+        if let ScenarioCmd::Message(args) = cmd {
+            args.check().map_err(|e| fail(format!("{e:#}")))?;
+        }
+    }
+
     let mut summary = Summary::default();
     for cmd in plan {
         if *interrupt.borrow() {

@@ -18,6 +18,7 @@
 pub mod ceiling;
 pub mod create;
 pub mod lifecycle;
+pub mod message;
 pub mod scale;
 pub mod webhooks;
 
@@ -222,6 +223,16 @@ pub enum ScenarioCmd {
     /// anything runs). --duration or --requests apply to each step.
     /// Needs --api-key: an operator key.
     Webhooks(webhooks::WebhooksArgs),
+    /// POST /v1/cerebrals/{id}/message: Cerebral turns per second on the
+    /// offline provider, with session memory (each answer comes after the
+    /// turn is committed).
+    ///
+    /// Each client worker rotates over --sessions sessions of its own, so
+    /// every turn reads a growing memory. Needs --agent-key and --cerebral:
+    /// `switchboard admin agent-key` (run with the server's settings) makes a
+    /// Cerebral in the operator tenant, whose plan has no request limit or
+    /// token budget, and prints both. Ratio to the ceiling, no goal yet.
+    Message(message::MessageArgs),
 }
 
 impl ScenarioCmd {
@@ -235,6 +246,7 @@ impl ScenarioCmd {
             ScenarioCmd::Create(create::CreateArgs::default()),
             ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
             ScenarioCmd::Webhooks(webhooks::WebhooksArgs::default()),
+            ScenarioCmd::Message(message::MessageArgs::from_env()),
             ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
         ]
     }
@@ -247,12 +259,13 @@ impl ScenarioCmd {
             ScenarioCmd::Lifecycle(_) => lifecycle::NAME,
             ScenarioCmd::Scale(_) => scale::NAME,
             ScenarioCmd::Webhooks(_) => webhooks::NAME,
+            ScenarioCmd::Message(_) => message::NAME,
         }
     }
 
     /// Whether it creates escalations or experts, and so needs `--api-key`.
     pub fn needs_api_key(&self) -> bool {
-        !matches!(self, ScenarioCmd::Ceiling)
+        !matches!(self, ScenarioCmd::Ceiling | ScenarioCmd::Message(_))
     }
 
     /// Whether its figures include a throughput, and so need a ceiling
@@ -277,6 +290,7 @@ impl ScenarioCmd {
             ScenarioCmd::Lifecycle(args) => lifecycle::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Scale(args) => scale::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Webhooks(args) => webhooks::run(args, env, cfg, interrupt).await,
+            ScenarioCmd::Message(args) => message::run(args, env, cfg, interrupt).await,
         }
     }
 }
@@ -677,7 +691,8 @@ mod tests {
                 | ScenarioCmd::Create(_)
                 | ScenarioCmd::Lifecycle(_)
                 | ScenarioCmd::Scale(_)
-                | ScenarioCmd::Webhooks(_) => {}
+                | ScenarioCmd::Webhooks(_)
+                | ScenarioCmd::Message(_) => {}
             }
         }
         let every = [
@@ -686,6 +701,7 @@ mod tests {
             ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
             ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
             ScenarioCmd::Webhooks(webhooks::WebhooksArgs::default()),
+            ScenarioCmd::Message(message::MessageArgs::from_env()),
         ];
         for cmd in &every {
             assert!(all.contains(cmd), "{cmd:?} missing from ScenarioCmd::all");
