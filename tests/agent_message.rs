@@ -465,6 +465,21 @@ async fn a_key_locked_to_another_cerebral_is_403() {
     refused(&api, &unknown, &locked, json!({"message": "x"}), StatusCode::FORBIDDEN, "FORBIDDEN").await;
     // An unlocked key reaches the other Cerebral.
     answered(&api, &other, &s.key, json!({"message": "anyone's"})).await;
+    // A key cannot be locked to a Cerebral the tenant does not have.
+    let foreign = setup(&app, "locked-elsewhere").await;
+    for id in [unknown.as_str(), foreign.cerebral.as_str()] {
+        let (status, body) = v1(
+            &api,
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "bad lock", "cerebral_id": id})),
+            Some(&s.auth),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(v1_error(&body, "BAD_REQUEST").contains("cerebral_id"), "{body}");
+    }
 }
 
 #[actix_web::test]

@@ -22,7 +22,7 @@ use crate::store::WriteRequest;
 pub struct CreateKeyRequest {
     /// Human-readable key name.
     pub name: String,
-    /// Lock the key to one Cerebral.
+    /// Lock the key to one Cerebral of the tenant (else 400).
     pub cerebral_id: Option<String>,
     /// `anonymous`, `identified` (default) or `required`.
     pub identity_mode: Option<String>,
@@ -112,6 +112,13 @@ pub async fn create(
         .map(|o| parse_origin(o))
         .collect::<Result<Vec<_>, _>>()?;
     let cerebral_id = body.cerebral_id.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+    // A key locked to a Cerebral that is not this tenant's could never be used.
+    if let Some(id) = &cerebral_id {
+        let owned = state.store.cerebral(id.clone()).await?.is_some_and(|c| c.tenant_id == tenant.tenant.id);
+        if !owned {
+            return Err(AppError::BadRequest(format!("cerebral_id: no Cerebral {id:?} in this tenant")));
+        }
+    }
     let options = AgentKeyOptions { name: name.clone(), cerebral_id, identity_mode, allowed_origins };
     let (row, key) =
         accounts::api_key_row(KeyKind::Agent, &tenant.tenant.id, Some(&session.user.id), Some(&options));
