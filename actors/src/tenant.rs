@@ -17,6 +17,8 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::instrument::ActorKind;
+/// The same three states as a webhook endpoint's circuit.
+pub use crate::webhook::CircuitState;
 
 pub static TENANT: ActorKind = ActorKind::new("tenant");
 
@@ -150,29 +152,12 @@ impl BudgetState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CircuitState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-impl CircuitState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CircuitState::Closed => "closed",
-            CircuitState::Open => "open",
-            CircuitState::HalfOpen => "half_open",
-        }
-    }
-
-    fn severity(&self) -> u8 {
-        match self {
-            CircuitState::Closed => 0,
-            CircuitState::HalfOpen => 1,
-            CircuitState::Open => 2,
-        }
+/// How bad a circuit state is, for reporting the worst of several.
+fn severity(state: &CircuitState) -> u8 {
+    match state {
+        CircuitState::Closed => 0,
+        CircuitState::HalfOpen => 1,
+        CircuitState::Open => 2,
     }
 }
 
@@ -399,11 +384,7 @@ impl<R: Runtime> TenantActor<R> {
     }
 
     fn circuit_state(&self, now: Instant) -> CircuitState {
-        self.circuits
-            .values()
-            .map(|c| c.state(now))
-            .max_by_key(|s| s.severity())
-            .unwrap_or(CircuitState::Closed)
+        self.circuits.values().map(|c| c.state(now)).max_by_key(severity).unwrap_or(CircuitState::Closed)
     }
 
     fn health(&self, limits: &Limits) -> Health {

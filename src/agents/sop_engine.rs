@@ -83,52 +83,38 @@ fn compiled(pattern: &str) -> Option<Regex> {
 
 /// Fills `{{ path }}` placeholders from `context`.
 pub fn render(template: &str, context: &Value) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        match after.find("}}") {
-            Some(close) => {
-                out.push_str(&text_at(context, after[..close].trim()));
-                rest = &after[close + 2..];
-            }
-            None => {
-                // An unclosed `{{` is literal text.
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    fill(template, context, |value, out| out.push_str(value))
 }
 
 /// A URL template: each inserted value is percent-encoded (all but
 /// `A-Z a-z 0-9 - . _ ~`), so a value can fill a path segment or a query
 /// parameter but never change the scheme, host or path structure.
 pub fn render_url(template: &str, context: &Value) -> String {
+    fill(template, context, |value, out| {
+        for b in value.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    })
+}
+
+/// Copies `template`, handing each placeholder's value to `insert`; an
+/// unclosed `{{` is literal text.
+fn fill(template: &str, context: &Value, insert: impl Fn(&str, &mut String)) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find("{{") {
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
-        match after.find("}}") {
-            Some(close) => {
-                for b in text_at(context, after[..close].trim()).bytes() {
-                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                        out.push(b as char);
-                    } else {
-                        out.push_str(&format!("%{b:02X}"));
-                    }
-                }
-                rest = &after[close + 2..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        insert(&text_at(context, after[..close].trim()), &mut out);
+        rest = &after[close + 2..];
     }
     out.push_str(rest);
     out
