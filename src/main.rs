@@ -42,6 +42,15 @@ enum Command {
     /// Operator tasks on the configured database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run one tenant's agent runtime (the `process` runtime's child). The
+    /// server starts it; it listens on a loopback port, prints that port as
+    /// its first line, and exits when its standard input closes.
+    #[command(hide = true)]
+    Runtime {
+        /// The tenant whose agents it runs.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,6 +67,14 @@ enum AdminCommand {
         /// The Cerebral's name.
         #[arg(long, default_value = "load test")]
         name: String,
+    },
+    /// Print a Platform API token (a JWT, as the one-time-code sign-in gives)
+    /// for an existing user, e.g. the bootstrap admin, for scripts and load
+    /// tests. It lasts SWITCHBOARD_JWT_TTL and logout revokes it.
+    Token {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
     },
     /// Print the `webhook_secret` (`whsec_...`) that signs a tenant's
     /// `callback_url` deliveries, making one if the tenant has none yet.
@@ -108,6 +125,10 @@ fn main() -> ExitCode {
             Command::Admin(AdminCommand::OperatorKey) => operator_key(&settings).await,
             Command::Admin(AdminCommand::WebhookSecret { tenant }) => webhook_secret(&settings, tenant).await,
             Command::Admin(AdminCommand::AgentKey { name }) => agent_key(&settings, &name).await,
+            Command::Admin(AdminCommand::Token { email }) => token(&settings, &email).await,
+            Command::Runtime { tenant } => {
+                switchboard::agents::worker::run(settings, tenant).await.map_err(StartupError::Fatal)
+            }
         }
     });
     match outcome {
@@ -183,6 +204,21 @@ async fn agent_key(settings: &Settings, name: &str) -> Result<(), StartupError> 
         .await
         .map_err(|e| StartupError::Fatal(e.to_string()))?;
     println!("{}", serde_json::json!({ "cerebral_id": cerebral_id, "api_key": api_key }));
+    Ok(())
+}
+
+async fn token(settings: &Settings, email: &str) -> Result<(), StartupError> {
+    let email = switchboard::identity::model::Email::parse(email).map_err(StartupError::Config)?;
+    let store = open_store(settings)?;
+    let user = store
+        .user_by_email(email.as_str())
+        .await
+        .map_err(|e| StartupError::Fatal(e.to_string()))?
+        .ok_or_else(|| StartupError::Config(format!("no user {}", email.as_str())))?;
+    let master = master_key::resolve(settings).map_err(StartupError::Config)?;
+    let keys = switchboard::identity::jwt::JwtKeys::from_master(&master);
+    let issued = keys.issue(&user.id, settings.jwt_ttl).map_err(|e| StartupError::Fatal(e.to_string()))?;
+    println!("{}", issued.token);
     Ok(())
 }
 

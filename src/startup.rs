@@ -109,6 +109,7 @@ impl Application {
             webhooks,
             agents,
         });
+        crate::agents::resources::spawn_sampler(state.clone());
         let limits = state.clone();
         actix_web::rt::spawn(async move {
             // Keys whose allowance refilled are forgotten, so memory follows recent traffic only.
@@ -203,6 +204,12 @@ pub async fn initialize(state: &AppState) -> Result<(), StartupError> {
         .await
         .map_err(|e| StartupError::Fatal(format!("cannot rebuild the webhook engine: {e}")))?;
     tracing::info!(subscriptions, open_deliveries = deliveries, "webhook engine rebuilt");
+    let containers = state
+        .agents
+        .restore()
+        .await
+        .map_err(|e| StartupError::Fatal(format!("cannot bring tenant containers back: {e}")))?;
+    tracing::info!(containers, "tenant containers that were running are starting again");
     let started = EventRecord {
         id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
         stream: "server".into(),

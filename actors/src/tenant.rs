@@ -1,9 +1,18 @@
 //! The TenantActor: a tenant's "container". It owns what must be decided in
-//! one place for the whole tenant — the request windows of its plan, the day's
-//! LLM token budget, and the circuit breaker of each model provider it calls —
-//! and runs its Cerebrals' turns through a [`Runtime`] (the server's
-//! `embedded` runtime today; the `process` runtime later), concurrently: a
-//! slow model call holds only its own turn.
+//! one place for the whole tenant — the container's lifecycle (`draft |
+//! deploying | running | stopped | error`), the request windows of its plan,
+//! the day's LLM token budget, and the circuit breaker of each model provider
+//! it calls — and runs its Cerebrals' turns through a [`Runtime`] (`embedded`
+//! inside the server, or `process`: a supervised child per tenant),
+//! concurrently: a slow model call holds only its own turn.
+//!
+//! Lifecycle: `Deploy` moves `draft | stopped | error → deploying → running`
+//! in the background; `Restart` and `Stop` as the Platform API says. A runtime
+//! instance that ends on its own (a crashed child) is started again after a
+//! back-off that doubles per crash; more than `max_restarts` crashes within
+//! the window put the container in `error`. Every state is recorded through
+//! the [`Journal`] (the server's database) before a lifecycle request is
+//! answered, so a restarted server brings running containers back.
 //!
 //! Time comes in with each message (`now_ms`, wall clock for the UTC windows)
 //! and from `Instant` (monotonic, for the circuit's cool-down), so the logic is
@@ -65,6 +74,155 @@ pub struct Limits {
     pub per_day: Option<u64>,
     /// LLM tokens per UTC day.
     pub daily_tokens: Option<u64>,
+}
+
+/// How crashed runtime instances are restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervision {
+    /// The wait before the first restart; it doubles per crash in the window.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// More crashes than this within `window` put the container in `error`.
+    pub max_restarts: u32,
+    pub window: Duration,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision {
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_restarts: 5,
+            window: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Supervision {
+    /// The wait before restart number `n` (1-based) in the window.
+    pub fn backoff_for(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        self.backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// What a started runtime instance reports.
+pub struct Started {
+    /// The instance's loopback port (`process`), else none.
+    pub port: Option<u16>,
+    pub pid: Option<u32>,
+    /// Resolves, with why, when the instance ends without being stopped (a
+    /// crash). Never resolves for an instance that cannot crash (`embedded`).
+    pub exited: LocalBoxFuture<'static, String>,
+}
+
+/// A container as its actor shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerView {
+    pub status: TenantState,
+    /// `embedded` or `process`.
+    pub runtime: &'static str,
+    /// When it last became `running` (epoch ms); none unless running.
+    pub running_since_ms: Option<i64>,
+    pub port: Option<u16>,
+    pub pid: Option<u32>,
+}
+
+impl ContainerView {
+    /// Whole seconds since it became `running`; none unless running.
+    pub fn uptime_secs(&self, now_ms: i64) -> Option<u64> {
+        match (self.status, self.running_since_ms) {
+            (TenantState::Running, Some(since)) => Some(((now_ms - since).max(0) / 1000) as u64),
+            _ => None,
+        }
+    }
+}
+
+/// A line's level in the tenant's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// Where the container's lifecycle goes: the server's database, its log
+/// file, and the board its status endpoints read.
+pub trait Journal: Send + Sync + 'static {
+    /// Durably records the container's state and runtime; resolves once committed.
+    fn record(
+        &self,
+        tenant: &str,
+        state: TenantState,
+        runtime: &'static str,
+    ) -> LocalBoxFuture<'static, Result<(), String>>;
+    /// A line of the tenant's log.
+    fn log(&self, tenant: &str, level: Level, line: &str);
+    /// The container's view changed; `None` when its actor is gone.
+    fn show(&self, tenant: &str, view: Option<&ContainerView>);
+}
+
+/// Why a lifecycle request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifecycleError {
+    /// Not allowed from the current state (stop or restart a `draft`).
+    Conflict(String),
+    /// The state could not be recorded: nothing changed.
+    Journal(String),
+}
+
+/// Deploys the container; idempotent while `deploying` or `running`.
+/// `fresh` builds the runtime to deploy on (the server's current choice for
+/// newly deployed tenants); a running container keeps its own.
+pub struct Deploy<R> {
+    pub fresh: Option<Box<dyn FnOnce() -> R + Send>>,
+}
+
+impl<R: Runtime> Message for Deploy<R> {
+    type Result = Result<(), LifecycleError>;
+}
+
+/// Stops the runtime instance and starts it again (also from `stopped` or `error`).
+#[derive(Message)]
+#[rtype(result = "Result<(), LifecycleError>")]
+pub struct Restart;
+
+/// Stops the runtime instance; `stopped` stays `stopped`.
+#[derive(Message)]
+#[rtype(result = "Result<(), LifecycleError>")]
+pub struct Stop;
+
+/// Stops the runtime instance and the actor: the tenant is being deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// The container's current view.
+#[derive(Message)]
+#[rtype(result = "ContainerView")]
+pub struct Inspect;
+
+/// Runs `f` on the actor's runtime: what only the runtime knows (a child's
+/// own status) without a message per question.
+pub struct Probe<R, T> {
+    pub f: ProbeFn<R, T>,
+}
+
+/// What a [`Probe`] runs on the runtime.
+pub type ProbeFn<R, T> = Box<dyn FnOnce(&mut R) -> LocalBoxFuture<'static, T> + Send>;
+
+impl<R: Runtime, T: 'static> Message for Probe<R, T> {
+    type Result = T;
 }
 
 const MINUTE_MS: i64 = 60_000;
@@ -252,6 +410,12 @@ pub trait Runtime: Unpin + 'static {
     fn kind(&self) -> &'static str;
 
     fn converse(&mut self, turn: Self::Turn) -> LocalBoxFuture<'static, Ran<Self::Reply, Self::Error>>;
+
+    /// Starts an instance; resolves once it can take turns.
+    fn start(&mut self) -> LocalBoxFuture<'static, Result<Started, String>>;
+
+    /// Stops the current instance, if any; resolves once it is gone.
+    fn stop(&mut self) -> LocalBoxFuture<'static, ()>;
 }
 
 /// What every authenticated `/v1` response reports.
@@ -288,7 +452,6 @@ pub struct Converse<R: Runtime> {
     pub turn: R::Turn,
     /// The provider the turn would call (its circuit is checked first).
     pub provider: String,
-    pub status: TenantState,
     pub limits: Limits,
     pub now_ms: i64,
 }
@@ -313,9 +476,36 @@ pub enum ConverseError<E> {
     Runtime(E),
 }
 
+/// What a tenant actor starts from.
+pub struct TenantSetup<R> {
+    pub id: String,
+    pub runtime: R,
+    /// The state the database holds: `running` and `deploying` start the runtime.
+    pub stored: TenantState,
+    /// What the database says this UTC day used so far.
+    pub tokens_today: u64,
+    pub now_ms: i64,
+    pub circuit_threshold: u32,
+    pub circuit_cooldown: Duration,
+    pub supervision: Supervision,
+    pub journal: std::sync::Arc<dyn Journal>,
+}
+
 pub struct TenantActor<R: Runtime> {
     id: String,
     runtime: R,
+    state: TenantState,
+    /// The last state the journal recorded.
+    stored: TenantState,
+    /// Bumped by every start and stop: an instance's exit or a start that
+    /// finishes after a newer lifecycle request is recognised as stale.
+    generation: u64,
+    running_since_ms: Option<i64>,
+    port: Option<u16>,
+    pid: Option<u32>,
+    crashes: std::collections::VecDeque<Instant>,
+    supervision: Supervision,
+    journal: std::sync::Arc<dyn Journal>,
     minute: Window,
     hour: Window,
     day: Window,
@@ -326,29 +516,182 @@ pub struct TenantActor<R: Runtime> {
 }
 
 impl<R: Runtime> TenantActor<R> {
-    /// `tokens_today`: what the database says this UTC day used so far.
-    pub fn new(
-        id: String,
-        runtime: R,
-        tokens_today: u64,
-        now_ms: i64,
-        threshold: u32,
-        cooldown: Duration,
-    ) -> Self {
+    pub fn new(setup: TenantSetup<R>) -> Self {
         let mut tokens_day = Window::new(DAY_MS);
-        tokens_day.roll(now_ms);
-        tokens_day.count = tokens_today;
+        tokens_day.roll(setup.now_ms);
+        tokens_day.count = setup.tokens_today;
         TenantActor {
-            id,
-            runtime,
+            id: setup.id,
+            runtime: setup.runtime,
+            state: setup.stored,
+            stored: setup.stored,
+            generation: 0,
+            running_since_ms: None,
+            port: None,
+            pid: None,
+            crashes: std::collections::VecDeque::new(),
+            supervision: setup.supervision,
+            journal: setup.journal,
             minute: Window::new(MINUTE_MS),
             hour: Window::new(HOUR_MS),
             day: Window::new(DAY_MS),
             tokens_day,
             circuits: HashMap::new(),
-            threshold,
-            cooldown,
+            threshold: setup.circuit_threshold,
+            cooldown: setup.circuit_cooldown,
         }
+    }
+
+    pub fn view(&self) -> ContainerView {
+        ContainerView {
+            status: self.state,
+            runtime: self.runtime.kind(),
+            running_since_ms: self.running_since_ms,
+            port: self.port,
+            pid: self.pid,
+        }
+    }
+
+    fn log(&self, level: Level, line: &str) {
+        self.journal.log(&self.id, level, line);
+    }
+
+    /// Moves to `state` and shows it; the caller records it.
+    fn set(&mut self, state: TenantState) {
+        if state != TenantState::Running {
+            self.running_since_ms = None;
+            self.port = None;
+            self.pid = None;
+        }
+        self.state = state;
+        self.journal.show(&self.id, Some(&self.view()));
+    }
+
+    /// Records the current state unless the journal has it already.
+    fn record(&mut self) -> LocalBoxFuture<'static, Result<(), String>> {
+        if self.stored == self.state {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        self.stored = self.state;
+        self.journal.record(&self.id, self.state, self.runtime.kind())
+    }
+
+    /// Records in the background (transitions nobody waits on); a failure is logged.
+    fn record_later(&mut self, ctx: &mut Context<Self>) {
+        let recorded = self.record();
+        let id = self.id.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) = recorded.await {
+                    tracing::error!(tenant = %id, error = %e, "cannot record the container's state");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    /// Starts a runtime instance; `deploying` until it answers.
+    fn launch(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        let generation = self.generation;
+        self.log(Level::Info, &format!("Deploying on the {} runtime", self.runtime.kind()));
+        let starting = self.runtime.start();
+        let handle = move |started: Result<Started, String>, act: &mut Self, ctx: &mut Context<Self>| {
+            act.started_instance(generation, started, ctx)
+        };
+        // An instance that is ready at once (`embedded`) is running before
+        // the next message is handled.
+        let mut starting = starting;
+        match futures_util::FutureExt::now_or_never(&mut starting) {
+            Some(started) => handle(started, self, ctx),
+            None => {
+                ctx.spawn(starting.into_actor(self).map(move |started, act, ctx| handle(started, act, ctx)));
+            }
+        }
+    }
+
+    fn started_instance(
+        &mut self,
+        generation: u64,
+        started: Result<Started, String>,
+        ctx: &mut Context<Self>,
+    ) {
+        if generation != self.generation {
+            // Stopped or restarted meanwhile: this instance is not wanted.
+            if started.is_ok() {
+                ctx.spawn(self.runtime.stop().into_actor(self));
+            }
+            return;
+        }
+        match started {
+            Ok(instance) => {
+                self.set(TenantState::Running);
+                self.running_since_ms = Some(wall_ms());
+                self.port = instance.port;
+                self.pid = instance.pid;
+                self.journal.show(&self.id, Some(&self.view()));
+                let at = match (instance.port, instance.pid) {
+                    (Some(port), Some(pid)) => format!(" on 127.0.0.1:{port} (pid {pid})"),
+                    _ => String::new(),
+                };
+                self.log(Level::Info, &format!("Agent started{at}"));
+                self.record_later(ctx);
+                ctx.spawn(
+                    instance
+                        .exited
+                        .into_actor(self)
+                        .map(move |why, act, ctx| act.instance_exited(generation, why, ctx)),
+                );
+            }
+            Err(e) => {
+                self.log(Level::Error, &format!("Deploy failed: {e}"));
+                self.set(TenantState::Error);
+                self.record_later(ctx);
+            }
+        }
+    }
+
+    /// The instance ended without being stopped: restart it after the
+    /// back-off, or give up after too many crashes.
+    fn instance_exited(&mut self, generation: u64, why: String, ctx: &mut Context<Self>) {
+        if generation != self.generation || self.state != TenantState::Running {
+            return;
+        }
+        self.generation += 1;
+        let now = Instant::now();
+        while self.crashes.front().is_some_and(|t| now.duration_since(*t) > self.supervision.window) {
+            self.crashes.pop_front();
+        }
+        self.crashes.push_back(now);
+        let crashes = self.crashes.len() as u32;
+        if crashes > self.supervision.max_restarts {
+            self.log(
+                Level::Error,
+                &format!(
+                    "Agent exited ({why}); {crashes} crashes within {:?}: giving up",
+                    self.supervision.window
+                ),
+            );
+            self.set(TenantState::Error);
+            self.record_later(ctx);
+            return;
+        }
+        let wait = self.supervision.backoff_for(crashes);
+        self.log(Level::Warn, &format!("Agent exited ({why}); restarting in {} ms", wait.as_millis()));
+        self.set(TenantState::Deploying);
+        self.record_later(ctx);
+        let planned = self.generation;
+        ctx.run_later(wait, move |act, ctx| {
+            if act.generation == planned && act.state == TenantState::Deploying {
+                act.launch(ctx);
+            }
+        });
+    }
+
+    /// Stops the current instance (if any): later exits and starts are stale.
+    fn halt(&mut self) -> LocalBoxFuture<'static, ()> {
+        self.generation += 1;
+        self.runtime.stop()
     }
 
     fn roll(&mut self, now_ms: i64) {
@@ -407,13 +750,21 @@ impl<R: Runtime> TenantActor<R> {
 impl<R: Runtime> Actor for TenantActor<R> {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         TENANT.started();
         tracing::debug!(tenant = %self.id, runtime = self.runtime.kind(), "tenant actor started");
+        if matches!(self.state, TenantState::Running | TenantState::Deploying) {
+            // Was running before this server started: run again.
+            self.set(TenantState::Deploying);
+            self.launch(ctx);
+        } else {
+            self.journal.show(&self.id, Some(&self.view()));
+        }
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         TENANT.stopped();
+        self.journal.show(&self.id, None);
     }
 }
 
@@ -456,8 +807,8 @@ impl<R: Runtime> Handler<Converse<R>> for TenantActor<R> {
     fn handle(&mut self, msg: Converse<R>, _: &mut Context<Self>) -> Self::Result {
         let _t = TENANT.handling("Converse");
         self.roll(msg.now_ms);
-        if msg.status != TenantState::Running {
-            return Box::pin(fut::ready(Err(ConverseError::NotRunning(msg.status))));
+        if self.state != TenantState::Running {
+            return Box::pin(fut::ready(Err(ConverseError::NotRunning(self.state))));
         }
         if let Some(budget) = msg.limits.daily_tokens {
             let used = self.tokens_day.count;
@@ -489,6 +840,117 @@ impl<R: Runtime> Handler<Converse<R>> for TenantActor<R> {
             ran.result.map_err(ConverseError::Runtime)
         }))
     }
+}
+
+impl<R: Runtime> Handler<Deploy<R>> for TenantActor<R> {
+    type Result = AtomicResponse<Self, Result<(), LifecycleError>>;
+
+    fn handle(&mut self, msg: Deploy<R>, _: &mut Context<Self>) -> Self::Result {
+        let _t = TENANT.handling("Deploy");
+        if matches!(self.state, TenantState::Running | TenantState::Deploying) {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
+        let before = (self.state, self.stored);
+        if let Some(fresh) = msg.fresh {
+            self.runtime = fresh();
+        }
+        self.crashes.clear();
+        self.set(TenantState::Deploying);
+        let recorded = self.record();
+        AtomicResponse::new(Box::pin(recorded.into_actor(self).map(
+            move |recorded, act, ctx| match recorded {
+                Ok(()) => {
+                    act.launch(ctx);
+                    Ok(())
+                }
+                Err(e) => {
+                    act.stored = before.1;
+                    act.set(before.0);
+                    Err(LifecycleError::Journal(e))
+                }
+            },
+        )))
+    }
+}
+
+impl<R: Runtime> Handler<Restart> for TenantActor<R> {
+    type Result = AtomicResponse<Self, Result<(), LifecycleError>>;
+
+    fn handle(&mut self, _: Restart, _: &mut Context<Self>) -> Self::Result {
+        let _t = TENANT.handling("Restart");
+        if self.state == TenantState::Draft {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(LifecycleError::Conflict(
+                "a draft tenant has never been deployed: deploy it first".into(),
+            )))));
+        }
+        self.log(Level::Info, "Restart requested");
+        let halted = self.halt();
+        AtomicResponse::new(Box::pin(halted.into_actor(self).then(|(), act, _| {
+            act.crashes.clear();
+            act.set(TenantState::Deploying);
+            act.record().into_actor(act).map(|recorded, act, ctx| {
+                // The old instance is gone either way; start the new one.
+                act.launch(ctx);
+                recorded.map_err(LifecycleError::Journal)
+            })
+        })))
+    }
+}
+
+impl<R: Runtime> Handler<Stop> for TenantActor<R> {
+    type Result = AtomicResponse<Self, Result<(), LifecycleError>>;
+
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        let _t = TENANT.handling("Stop");
+        match self.state {
+            TenantState::Draft => {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(LifecycleError::Conflict(
+                    "a draft tenant has never been deployed: there is nothing to stop".into(),
+                )))))
+            }
+            TenantState::Stopped => return AtomicResponse::new(Box::pin(fut::ready(Ok(())))),
+            _ => {}
+        }
+        let halted = self.halt();
+        AtomicResponse::new(Box::pin(halted.into_actor(self).then(|(), act, _| {
+            act.log(Level::Info, "Agent stopped");
+            act.set(TenantState::Stopped);
+            act.record().into_actor(act).map(|recorded, _, _| recorded.map_err(LifecycleError::Journal))
+        })))
+    }
+}
+
+impl<R: Runtime> Handler<Shutdown> for TenantActor<R> {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let _t = TENANT.handling("Shutdown");
+        let halted = self.halt();
+        AtomicResponse::new(Box::pin(halted.into_actor(self).map(|(), _, ctx| ctx.stop())))
+    }
+}
+
+impl<R: Runtime> Handler<Inspect> for TenantActor<R> {
+    type Result = MessageResult<Inspect>;
+
+    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.view())
+    }
+}
+
+impl<R: Runtime, T: 'static> Handler<Probe<R, T>> for TenantActor<R> {
+    type Result = ResponseFuture<T>;
+
+    fn handle(&mut self, msg: Probe<R, T>, _: &mut Context<Self>) -> Self::Result {
+        (msg.f)(&mut self.runtime)
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The tenant's health without counting a request (JWT management calls, `GET /v1/rate-limits`).
@@ -577,17 +1039,152 @@ mod tests {
                 Ran { result, tokens, provider }
             })
         }
+
+        fn start(&mut self) -> LocalBoxFuture<'static, Result<Started, String>> {
+            Box::pin(fut::ready(Ok(Started {
+                port: None,
+                pid: None,
+                exited: Box::pin(std::future::pending()),
+            })))
+        }
+
+        fn stop(&mut self) -> LocalBoxFuture<'static, ()> {
+            Box::pin(fut::ready(()))
+        }
+    }
+
+    /// Records every state and log line; refuses to record while `fail` is set.
+    #[derive(Default)]
+    struct Book {
+        states: std::sync::Mutex<Vec<TenantState>>,
+        lines: std::sync::Mutex<Vec<String>>,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl Journal for Book {
+        fn record(
+            &self,
+            _: &str,
+            state: TenantState,
+            _: &'static str,
+        ) -> LocalBoxFuture<'static, Result<(), String>> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Box::pin(fut::ready(Err("database down".to_string())));
+            }
+            self.states.lock().unwrap().push(state);
+            Box::pin(fut::ready(Ok(())))
+        }
+
+        fn log(&self, _: &str, level: Level, line: &str) {
+            self.lines.lock().unwrap().push(format!("[{}] {line}", level.as_str()));
+        }
+
+        fn show(&self, _: &str, _: Option<&ContainerView>) {}
+    }
+
+    fn setup<R: Runtime>(runtime: R, stored: TenantState, tokens: u64, now: i64) -> TenantSetup<R> {
+        TenantSetup {
+            id: "t".into(),
+            runtime,
+            stored,
+            tokens_today: tokens,
+            now_ms: now,
+            circuit_threshold: 5,
+            circuit_cooldown: Duration::from_secs(30),
+            supervision: Supervision::default(),
+            journal: std::sync::Arc::new(Book::default()),
+        }
+    }
+
+    fn echo(tokens: u64, now: i64, threshold: u32, cooldown: Duration) -> Addr<TenantActor<Echo>> {
+        let mut s = setup(Echo, TenantState::Running, tokens, now);
+        s.circuit_threshold = threshold;
+        s.circuit_cooldown = cooldown;
+        TenantActor::new(s).start()
+    }
+
+    /// A runtime whose instances crash when told to, and take `delay` to start.
+    #[derive(Clone, Default)]
+    struct Crashy {
+        /// The crash switch of the current instance.
+        kill: std::rc::Rc<std::cell::RefCell<Option<tokio::sync::oneshot::Sender<()>>>>,
+        starts: std::rc::Rc<std::cell::Cell<u32>>,
+        stops: std::rc::Rc<std::cell::Cell<u32>>,
+    }
+
+    impl Crashy {
+        fn crash(&self) {
+            if let Some(k) = self.kill.borrow_mut().take() {
+                let _ = k.send(());
+            }
+        }
+    }
+
+    impl Runtime for Crashy {
+        type Turn = (String, u64, ProviderUse);
+        type Reply = String;
+        type Error = String;
+
+        fn kind(&self) -> &'static str {
+            "crashy"
+        }
+
+        fn converse(&mut self, turn: Self::Turn) -> LocalBoxFuture<'static, Ran<String, String>> {
+            Echo.converse(turn)
+        }
+
+        fn start(&mut self) -> LocalBoxFuture<'static, Result<Started, String>> {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            *self.kill.borrow_mut() = Some(tx);
+            self.starts.set(self.starts.get() + 1);
+            let n = self.starts.get();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(Started {
+                    port: Some(40_000 + n as u16),
+                    pid: Some(n),
+                    exited: Box::pin(async move {
+                        match rx.await {
+                            Ok(()) => "killed by signal 9".to_string(),
+                            // Dropped by a stop: never an exit the actor acts on.
+                            Err(_) => std::future::pending().await,
+                        }
+                    }),
+                })
+            })
+        }
+
+        fn stop(&mut self) -> LocalBoxFuture<'static, ()> {
+            self.kill.borrow_mut().take();
+            self.stops.set(self.stops.get() + 1);
+            Box::pin(fut::ready(()))
+        }
+    }
+
+    async fn wait_for<R: Runtime>(actor: &Addr<TenantActor<R>>, state: TenantState) -> ContainerView {
+        for _ in 0..400 {
+            let view = actor.send(Inspect).await.unwrap();
+            if view.status == state {
+                return view;
+            }
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("never reached {state:?}");
     }
 
     fn limits() -> Limits {
         Limits { per_minute: Some(2), per_hour: Some(10), per_day: Some(100), daily_tokens: Some(100) }
     }
 
-    fn converse(text: &str, tokens: u64, provider: ProviderUse, now_ms: i64) -> Converse<Echo> {
+    fn converse<R: Runtime<Turn = (String, u64, ProviderUse)>>(
+        text: &str,
+        tokens: u64,
+        provider: ProviderUse,
+        now_ms: i64,
+    ) -> Converse<R> {
         Converse {
             turn: (text.to_string(), tokens, provider),
             provider: "p".into(),
-            status: TenantState::Running,
             limits: limits(),
             now_ms,
         }
@@ -596,7 +1193,7 @@ mod tests {
     #[actix_rt::test]
     async fn admits_up_to_the_minute_limit_then_refuses_until_the_window_ends() {
         let now = 1_700_000_050_000; // 10 s into a minute
-        let actor = TenantActor::new("t".into(), Echo, 0, now, 5, Duration::from_secs(30)).start();
+        let actor = echo(0, now, 5, Duration::from_secs(30));
         let first = actor.send(Admit { limits: limits(), count: true, now_ms: now }).await.unwrap().unwrap();
         assert_eq!((first.rate.limit, first.rate.remaining), (Some(2), Some(1)));
         actor.send(Admit { limits: limits(), count: true, now_ms: now }).await.unwrap().unwrap();
@@ -616,7 +1213,7 @@ mod tests {
     #[actix_rt::test]
     async fn the_token_budget_blocks_once_spent() {
         let now = 1_700_000_000_000;
-        let actor = TenantActor::new("t".into(), Echo, 60, now, 5, Duration::from_secs(30)).start();
+        let actor = echo(60, now, 5, Duration::from_secs(30));
         let reply = actor.send(converse("hi", 50, ProviderUse::Succeeded, now)).await.unwrap().unwrap();
         assert_eq!(reply, "hi");
         match actor.send(converse("again", 1, ProviderUse::Succeeded, now)).await.unwrap() {
@@ -630,7 +1227,7 @@ mod tests {
     #[actix_rt::test]
     async fn provider_failures_open_the_circuit() {
         let now = 1_700_000_000_000;
-        let actor = TenantActor::new("t".into(), Echo, 0, now, 2, Duration::from_millis(50)).start();
+        let actor = echo(0, now, 2, Duration::from_millis(50));
         for _ in 0..2 {
             let r = actor.send(converse("x", 0, ProviderUse::Failed, now)).await.unwrap();
             assert!(matches!(r, Err(ConverseError::Runtime(_))));
@@ -654,10 +1251,130 @@ mod tests {
     #[actix_rt::test]
     async fn a_tenant_that_is_not_running_does_not_converse() {
         let now = 1_700_000_000_000;
-        let actor = TenantActor::new("t".into(), Echo, 0, now, 2, Duration::from_secs(1)).start();
-        let mut msg = converse("x", 0, ProviderUse::Succeeded, now);
-        msg.status = TenantState::Draft;
-        let r = actor.send(msg).await.unwrap();
+        let actor = TenantActor::new(setup(Echo, TenantState::Draft, 0, now)).start();
+        let r = actor.send(converse("x", 0, ProviderUse::Succeeded, now)).await.unwrap();
         assert!(matches!(r, Err(ConverseError::NotRunning(TenantState::Draft))));
+    }
+
+    #[actix_rt::test]
+    async fn deploy_goes_through_deploying_to_running_and_is_idempotent() {
+        let book = std::sync::Arc::new(Book::default());
+        let rt = Crashy::default();
+        let mut s = setup(rt.clone(), TenantState::Draft, 0, 0);
+        s.journal = book.clone();
+        let actor = TenantActor::new(s).start();
+        // Stop and restart of a draft are conflicts.
+        assert!(matches!(actor.send(Stop).await.unwrap(), Err(LifecycleError::Conflict(_))));
+        assert!(matches!(actor.send(Restart).await.unwrap(), Err(LifecycleError::Conflict(_))));
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        // Recorded before the answer; the instance is still starting.
+        assert_eq!(*book.states.lock().unwrap(), vec![TenantState::Deploying]);
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        let view = wait_for(&actor, TenantState::Running).await;
+        assert_eq!((view.port, view.pid, view.runtime), (Some(40_001), Some(1), "crashy"));
+        assert!(view.running_since_ms.is_some());
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        assert_eq!(rt.starts.get(), 1, "deploy of a running container starts nothing");
+        let now = wall_ms();
+        assert_eq!(actor.send(converse("hi", 1, ProviderUse::Succeeded, now)).await.unwrap().unwrap(), "hi");
+        actor.send(Stop).await.unwrap().unwrap();
+        assert_eq!(rt.stops.get(), 1);
+        let view = actor.send(Inspect).await.unwrap();
+        assert_eq!((view.status, view.port, view.pid), (TenantState::Stopped, None, None));
+        assert!(matches!(
+            actor.send(converse("hi", 1, ProviderUse::Succeeded, now)).await.unwrap(),
+            Err(ConverseError::NotRunning(TenantState::Stopped))
+        ));
+        actor.send(Stop).await.unwrap().unwrap();
+        assert_eq!(
+            *book.states.lock().unwrap(),
+            vec![TenantState::Deploying, TenantState::Running, TenantState::Stopped]
+        );
+        // Restart from stopped runs it again.
+        actor.send(Restart).await.unwrap().unwrap();
+        wait_for(&actor, TenantState::Running).await;
+        assert_eq!(rt.starts.get(), 2);
+    }
+
+    #[actix_rt::test]
+    async fn a_crashed_instance_is_restarted_with_back_off_until_too_many_crashes() {
+        let book = std::sync::Arc::new(Book::default());
+        let rt = Crashy::default();
+        let mut s = setup(rt.clone(), TenantState::Draft, 0, 0);
+        s.journal = book.clone();
+        s.supervision = Supervision {
+            backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+            max_restarts: 2,
+            window: Duration::from_secs(60),
+        };
+        let actor = TenantActor::new(s).start();
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        wait_for(&actor, TenantState::Running).await;
+        for n in 1..=2u32 {
+            rt.crash();
+            wait_for(&actor, TenantState::Deploying).await;
+            let view = wait_for(&actor, TenantState::Running).await;
+            assert_eq!(view.pid, Some(n + 1), "a new instance after crash {n}");
+        }
+        rt.crash();
+        wait_for(&actor, TenantState::Error).await;
+        assert_eq!(rt.starts.get(), 3);
+        let lines = book.lines.lock().unwrap().join("\n");
+        assert!(lines.contains("restarting in 10 ms"), "{lines}");
+        assert!(lines.contains("restarting in 20 ms"), "{lines}");
+        assert!(lines.contains("giving up"), "{lines}");
+        assert_eq!(book.states.lock().unwrap().last(), Some(&TenantState::Error));
+        // From error, deploy starts afresh with a clean crash count.
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        wait_for(&actor, TenantState::Running).await;
+    }
+
+    #[actix_rt::test]
+    async fn a_stop_during_start_leaves_no_instance_and_a_stale_exit_is_ignored() {
+        let rt = Crashy::default();
+        let actor = TenantActor::new(setup(rt.clone(), TenantState::Draft, 0, 0)).start();
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        actor.send(Stop).await.unwrap().unwrap();
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+        let view = actor.send(Inspect).await.unwrap();
+        assert_eq!(view.status, TenantState::Stopped);
+        assert!(rt.stops.get() >= 2, "the instance that finished starting late was stopped too");
+    }
+
+    #[actix_rt::test]
+    async fn a_container_that_was_running_runs_again_when_its_actor_starts() {
+        let rt = Crashy::default();
+        let actor = TenantActor::new(setup(rt.clone(), TenantState::Running, 0, 0)).start();
+        wait_for(&actor, TenantState::Running).await;
+        assert_eq!(rt.starts.get(), 1);
+        // An embedded-like runtime is running before the first message.
+        let actor = TenantActor::new(setup(Echo, TenantState::Running, 0, 0)).start();
+        assert_eq!(actor.send(Inspect).await.unwrap().status, TenantState::Running);
+    }
+
+    #[actix_rt::test]
+    async fn a_deploy_the_journal_cannot_record_changes_nothing() {
+        let book = std::sync::Arc::new(Book::default());
+        book.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut s = setup(Echo, TenantState::Stopped, 0, 0);
+        s.journal = book.clone();
+        let actor = TenantActor::new(s).start();
+        assert!(matches!(actor.send(Deploy { fresh: None }).await.unwrap(), Err(LifecycleError::Journal(_))));
+        assert_eq!(actor.send(Inspect).await.unwrap().status, TenantState::Stopped);
+    }
+
+    #[test]
+    fn back_off_doubles_up_to_the_cap() {
+        let s = Supervision {
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+        };
+        assert_eq!(s.backoff_for(1), Duration::from_millis(500));
+        assert_eq!(s.backoff_for(2), Duration::from_secs(1));
+        assert_eq!(s.backoff_for(4), Duration::from_secs(4));
+        assert_eq!(s.backoff_for(40), Duration::from_secs(30));
     }
 }

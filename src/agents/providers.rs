@@ -58,7 +58,7 @@ pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 const QUOTED_BODY_CHARS: usize = 200;
 
 /// One message of the conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChatMessage {
     /// `system`, `user` or `assistant`.
     pub role: String,
@@ -83,8 +83,9 @@ impl ChatMessage {
     }
 }
 
-/// What to ask which provider.
-#[derive(Clone, PartialEq)]
+/// What to ask which provider. It crosses to a `process` runtime's child
+/// over loopback, key included: the child makes the call.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatRequest {
     /// `offline` (or empty) for the built-in provider; any other name is an
     /// OpenAI-compatible server at `base_url`.
@@ -111,7 +112,7 @@ impl fmt::Debug for ChatRequest {
 }
 
 /// The provider's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChatReply {
     pub content: String,
     pub model: String,
@@ -123,7 +124,8 @@ pub struct ChatReply {
 
 /// Why a chat produced no reply. Each message is one line, fit for a log or
 /// an API error, and never contains the API key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum ProviderError {
     /// The caller's configuration cannot work (a non-offline provider without
     /// `base_url` or `model`, a `base_url` that is not an http(s) URL). Not a

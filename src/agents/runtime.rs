@@ -1,5 +1,8 @@
-//! The `embedded` runtime: a Cerebral's turn, run inside the server on its
-//! tenant actor's thread.
+//! The runtimes a tenant's Cerebrals run on, and one turn.
+//!
+//! - `embedded`: inside the server, on its tenant actor's thread.
+//! - `process`: the model calls are made by the tenant's own child process
+//!   (`process.rs`); everything else of the turn stays in the server.
 //!
 //! One turn: read the session's recent memory; find the first SOP the message
 //! matches and run its actions in order (`reply` templates, `http` calls
@@ -17,11 +20,12 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde_json::{json, Value};
 use switchboard_actors::model::{Domain, Priority, TenantId};
-use switchboard_actors::tenant::{ProviderUse, Ran, Runtime};
+use switchboard_actors::tenant::{ProviderUse, Ran, Runtime, Started};
 use switchboard_actors::{Change, SessionLink};
 
 use super::config::{TenantConfig, DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT};
-use super::providers::{ChatMessage, ChatRequest, ProviderError, EXPERT_PREFIX};
+use super::process::{ChildError, Process};
+use super::providers::{ChatMessage, ChatReply, ChatRequest, ProviderError, EXPERT_PREFIX};
 use super::sop_engine;
 use crate::http::agent::api_keys::rfc3339;
 use crate::http::agent::sops::{Sop, SopAction};
@@ -124,6 +128,9 @@ pub enum TurnError {
     /// The model provider failed or cannot be reached as configured.
     Provider(ProviderError),
     Store(StoreError),
+    /// The tenant's runtime could not take the turn (a `process` child that
+    /// is restarting or does not answer).
+    Runtime(String),
 }
 
 /// The runtime every tenant gets unless it runs on `process`.
@@ -144,6 +151,18 @@ impl Default for Embedded {
     }
 }
 
+/// The client of SOP `http` actions, made once per runtime (bound to its thread).
+fn sop_client(slot: &mut Option<awc::Client>, turn: &Turn) -> awc::Client {
+    slot.get_or_insert_with(|| {
+        guarded_client(
+            turn.state.engine.guard.clone(),
+            std::time::Duration::from_secs(10),
+            concat!("Switchboard-SOP/", env!("CARGO_PKG_VERSION")),
+        )
+    })
+    .clone()
+}
+
 impl Runtime for Embedded {
     type Turn = Turn;
     type Reply = Reply;
@@ -154,17 +173,89 @@ impl Runtime for Embedded {
     }
 
     fn converse(&mut self, turn: Turn) -> LocalBoxFuture<'static, Ran<Reply, TurnError>> {
-        let http = self
-            .http
-            .get_or_insert_with(|| {
-                guarded_client(
-                    turn.state.engine.guard.clone(),
-                    std::time::Duration::from_secs(10),
-                    concat!("Switchboard-SOP/", env!("CARGO_PKG_VERSION")),
-                )
-            })
-            .clone();
-        Box::pin(run(turn, http))
+        let http = sop_client(&mut self.http, &turn);
+        let providers = turn.state.agents.providers.clone();
+        Box::pin(run(turn, http, "embedded", move |req| {
+            let call = providers.chat(req);
+            Box::pin(async move { call.await.map_err(ChildError::Provider) })
+        }))
+    }
+
+    /// Nothing to start: the server is the runtime.
+    fn start(&mut self) -> LocalBoxFuture<'static, Result<Started, String>> {
+        Box::pin(std::future::ready(Ok(Started {
+            port: None,
+            pid: None,
+            exited: Box::pin(std::future::pending()),
+        })))
+    }
+
+    fn stop(&mut self) -> LocalBoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// A tenant's runtime: `embedded` or `process`, chosen when it is deployed.
+pub enum Hosted {
+    Embedded(Embedded),
+    Process { process: Process, http: Option<awc::Client> },
+}
+
+impl Hosted {
+    pub fn process(process: Process) -> Self {
+        Hosted::Process { process, http: None }
+    }
+
+    /// The child's own status, on the `process` runtime.
+    pub fn child_status(&mut self) -> Option<LocalBoxFuture<'static, Result<Value, String>>> {
+        match self {
+            Hosted::Embedded(_) => None,
+            Hosted::Process { process, .. } => Some(process.status()),
+        }
+    }
+}
+
+impl Runtime for Hosted {
+    type Turn = Turn;
+    type Reply = Reply;
+    type Error = TurnError;
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Hosted::Embedded(e) => e.kind(),
+            Hosted::Process { .. } => "process",
+        }
+    }
+
+    fn converse(&mut self, turn: Turn) -> LocalBoxFuture<'static, Ran<Reply, TurnError>> {
+        match self {
+            Hosted::Embedded(e) => e.converse(turn),
+            Hosted::Process { process, http } => {
+                let http = sop_client(http, &turn);
+                // The child in place now takes this turn's model call.
+                let mut call = Some(process.chat_fn());
+                Box::pin(run(turn, http, "process", move |req| match call.take() {
+                    Some(f) => f(req),
+                    None => {
+                        Box::pin(std::future::ready(Err(ChildError::Unreachable("one call per turn".into()))))
+                    }
+                }))
+            }
+        }
+    }
+
+    fn start(&mut self) -> LocalBoxFuture<'static, Result<Started, String>> {
+        match self {
+            Hosted::Embedded(e) => e.start(),
+            Hosted::Process { process, .. } => process.start(),
+        }
+    }
+
+    fn stop(&mut self) -> LocalBoxFuture<'static, ()> {
+        match self {
+            Hosted::Embedded(e) => e.stop(),
+            Hosted::Process { process, .. } => process.stop(),
+        }
     }
 }
 
@@ -178,7 +269,15 @@ struct Actions {
     escalations: Vec<String>,
 }
 
-async fn run(turn: Turn, http: awc::Client) -> Ran<Reply, TurnError> {
+/// One model call, wherever the runtime makes it.
+type Chat = LocalBoxFuture<'static, Result<ChatReply, ChildError>>;
+
+async fn run(
+    turn: Turn,
+    http: awc::Client,
+    runtime: &'static str,
+    mut chat: impl FnMut(ChatRequest) -> Chat,
+) -> Ran<Reply, TurnError> {
     let failed = |e: TurnError, tokens: u64, provider: ProviderUse| Ran { result: Err(e), tokens, provider };
     let memory = match &turn.session_id {
         Some(sid) => {
@@ -205,7 +304,7 @@ async fn run(turn: Turn, http: awc::Client) -> Ran<Reply, TurnError> {
             run_action(&turn, &http, action, &memory, &mut context, &mut actions).await;
         }
     }
-    let (message, model, tokens, provider_use) = if actions.replies.is_empty() {
+    let (message, model, (tokens_in, tokens_out), provider_use) = if actions.replies.is_empty() {
         let request = ChatRequest {
             provider: turn.provider(),
             base_url: turn.config.base_url.clone(),
@@ -214,19 +313,28 @@ async fn run(turn: Turn, http: awc::Client) -> Ran<Reply, TurnError> {
             temperature: turn.config.temperature,
             messages: prompt(&turn, &memory, &actions.notes),
         };
-        match turn.state.agents.providers.chat(request).await {
-            Ok(r) => (r.content, Some(r.model), r.tokens_used, ProviderUse::Succeeded),
-            Err(e) => {
+        match chat(request).await {
+            Ok(r) => {
+                // The provider's total may exceed prompt + completion (e.g. reasoning tokens).
+                let output = r.tokens_used.saturating_sub(r.prompt_tokens);
+                (r.content, Some(r.model), (r.prompt_tokens, output), ProviderUse::Succeeded)
+            }
+            Err(ChildError::Provider(e)) => {
                 let used = if e.is_provider_failure() { ProviderUse::Failed } else { ProviderUse::NotCalled };
                 return failed(TurnError::Provider(e), 0, used);
             }
+            Err(ChildError::Unreachable(e)) => {
+                return failed(TurnError::Runtime(e), 0, ProviderUse::NotCalled)
+            }
         }
     } else {
-        (actions.replies.join("\n\n"), None, 0, ProviderUse::NotCalled)
+        (actions.replies.join("\n\n"), None, (0, 0), ProviderUse::NotCalled)
     };
+    let tokens = tokens_in + tokens_out;
     let at = now_ms();
     let tenant = TenantId(turn.tenant_id.clone());
-    let mut writes = vec![sessions::count_usage(turn.tenant_id.clone(), at, 1, tokens as i64)];
+    let mut writes =
+        vec![sessions::count_usage(turn.tenant_id.clone(), at, 1, tokens_in as i64, tokens_out as i64)];
     if let Some(sid) = &turn.session_id {
         let entry = |role: &str, content: &str, escalation: Option<String>, at: i64| SessionMessageRow {
             id: memory_id(),
@@ -259,7 +367,7 @@ async fn run(turn: Turn, http: awc::Client) -> Ran<Reply, TurnError> {
         return failed(TurnError::Store(e), tokens, provider_use);
     }
     turn.state.webhooks.dispatch(deliveries);
-    metrics::counter!("switchboard_agent_messages_total", "runtime" => "embedded").increment(1);
+    metrics::counter!("switchboard_agent_messages_total", "runtime" => runtime).increment(1);
     metrics::counter!("switchboard_agent_tokens_total").increment(tokens);
     Ran {
         result: Ok(Reply {

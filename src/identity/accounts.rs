@@ -55,6 +55,8 @@ pub fn tenant_row(id: TenantId, name: &str, plan: Plan, status: TenantStatus) ->
         provider_api_key_sealed: None,
         created_at: now,
         updated_at: now,
+        runtime: "embedded".to_string(),
+        pairing_code_sealed: None,
     }
 }
 

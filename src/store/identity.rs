@@ -23,6 +23,9 @@ pub struct TenantRow {
     pub provider_api_key_sealed: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `embedded` or `process`: what the container runs on once deployed.
+    pub runtime: String,
+    pub pairing_code_sealed: Option<String>,
 }
 
 #[derive(Queryable, Insertable, Debug, Clone, PartialEq)]
@@ -309,6 +312,36 @@ pub fn retire_codes(email: String, purpose: &'static str) -> Write {
 /// Replaces the tenant's config (JSON text) and, when `api_key_sealed` is
 /// `Some`, its sealed provider API key (`Some(None)` clears it). A tenant
 /// deleted meanwhile is a conflict.
+/// Records the container's lifecycle state and runtime (the TenantActor's
+/// journal). A tenant deleted meanwhile has nothing left to record.
+pub fn set_tenant_status(tenant_id: String, status: &'static str, runtime: &'static str) -> Write {
+    op(move |c| {
+        diesel::update(tenants::table.find(&tenant_id))
+            .set((tenants::status.eq(status), tenants::runtime.eq(runtime), tenants::updated_at.eq(now_ms())))
+            .execute(c)
+            .map(drop)
+    })
+}
+
+/// Stores a new pairing code (sealed). With `only_if_unset`, an existing code
+/// wins: two first reads at once agree on one code.
+pub fn set_pairing_code(tenant_id: String, sealed: String, only_if_unset: bool) -> Write {
+    op(move |c| {
+        let target = tenants::table.find(&tenant_id);
+        let changed = if only_if_unset {
+            diesel::update(target.filter(tenants::pairing_code_sealed.is_null()))
+                .set(tenants::pairing_code_sealed.eq(&sealed))
+                .execute(c)?
+        } else {
+            diesel::update(target).set(tenants::pairing_code_sealed.eq(&sealed)).execute(c)?
+        };
+        if changed == 0 && !only_if_unset {
+            return Err(conflict("the tenant was deleted meanwhile"));
+        }
+        Ok(())
+    })
+}
+
 pub fn set_tenant_config(
     tenant_id: String,
     config_json: String,
@@ -372,6 +405,18 @@ impl Store {
 
     pub async fn operator_tenant(&self) -> Result<Option<TenantRow>, StoreError> {
         self.read(|c| Ok(tenants::table.filter(tenants::is_operator.eq(true)).first(c).optional()?)).await
+    }
+
+    /// Tenants whose stored container state is one of `statuses`.
+    pub async fn tenants_with_status(&self, statuses: &[&str]) -> Result<Vec<TenantRow>, StoreError> {
+        let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        self.read(move |c| {
+            Ok(tenants::table
+                .filter(tenants::status.eq_any(statuses))
+                .order(tenants::created_at.asc())
+                .load(c)?)
+        })
+        .await
     }
 
     pub async fn tenants_all(&self) -> Result<Vec<TenantRow>, StoreError> {

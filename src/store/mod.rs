@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod cerebrals;
+pub mod channels;
 pub mod connection;
 pub mod customers;
 pub mod escalations;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod group_commit;
 pub mod identity;
 pub mod migrations;
+pub mod monitoring;
 pub mod schema;
 pub mod sessions;
 pub mod webhooks;

@@ -48,6 +48,8 @@ diesel::table! {
         provider_api_key_sealed -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        runtime -> Text,
+        pairing_code_sealed -> Nullable<Text>,
     }
 }
 
@@ -267,11 +269,42 @@ diesel::table! {
         hour_start -> BigInt,
         messages -> BigInt,
         tokens -> BigInt,
+        tokens_input -> BigInt,
+        tokens_output -> BigInt,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        config -> Text,
+        secrets_sealed -> Nullable<Text>,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tenant_resources (tenant_id, recorded_at) {
+        tenant_id -> Text,
+        recorded_at -> BigInt,
+        runtime -> Text,
+        cpu_pct -> Nullable<Double>,
+        mem_bytes -> Nullable<BigInt>,
+        mem_limit -> Nullable<BigInt>,
+        disk_bytes -> Nullable<BigInt>,
+        net_in -> Nullable<BigInt>,
+        net_out -> Nullable<BigInt>,
+        pids -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(cerebrals -> tenants (tenant_id));
+diesel::joinable!(channels -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(escalations -> tenants (tenant_id));
 diesel::joinable!(experts -> tenants (tenant_id));
@@ -279,6 +312,7 @@ diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(session_messages -> cerebrals (cerebral_id));
+diesel::joinable!(tenant_resources -> tenants (tenant_id));
 diesel::joinable!(tenant_usage -> tenants (tenant_id));
 diesel::joinable!(webhook_deliveries -> tenants (tenant_id));
 diesel::joinable!(webhooks -> tenants (tenant_id));
@@ -287,6 +321,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_entries,
     cerebrals,
+    channels,
     customers,
     escalations,
     events,
@@ -298,6 +333,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_escalations,
     session_messages,
     store_probes,
+    tenant_resources,
     tenant_usage,
     tenants,
     users,

@@ -11,6 +11,16 @@ use super::{Store, StoreError};
 
 pub const HOUR_MS: i64 = 3_600_000;
 
+/// One session as `zeroclaw sessions` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSummary {
+    pub cerebral_id: String,
+    pub cerebral_name: Option<String>,
+    pub session_id: String,
+    pub messages: i64,
+    pub last_at: i64,
+}
+
 #[derive(Queryable, Selectable, Insertable, Debug, Clone, PartialEq)]
 #[diesel(table_name = session_messages)]
 pub struct SessionMessageRow {
@@ -84,6 +94,48 @@ impl Store {
         .await
     }
 
+    /// The tenant's most recent sessions, newest first.
+    pub async fn recent_sessions(
+        &self,
+        tenant_id: String,
+        limit: i64,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        use super::schema::cerebrals;
+        use diesel::dsl::{count_star, max};
+        self.read(move |conn| {
+            let groups: Vec<(String, String, i64, Option<i64>)> = session_messages::table
+                .filter(session_messages::tenant_id.eq(&tenant_id))
+                .group_by((session_messages::cerebral_id, session_messages::session_id))
+                .select((
+                    session_messages::cerebral_id,
+                    session_messages::session_id,
+                    count_star(),
+                    max(session_messages::created_at),
+                ))
+                .order(max(session_messages::created_at).desc())
+                .limit(limit)
+                .load(conn)?;
+            let ids: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
+            let names: std::collections::HashMap<String, String> = cerebrals::table
+                .filter(cerebrals::id.eq_any(ids))
+                .select((cerebrals::id, cerebrals::name))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            Ok(groups
+                .into_iter()
+                .map(|(cerebral_id, session_id, messages, last_at)| SessionSummary {
+                    cerebral_name: names.get(&cerebral_id).cloned(),
+                    cerebral_id,
+                    session_id,
+                    messages,
+                    last_at: last_at.unwrap_or(0),
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Tokens the tenant used since `since_ms` (an hour boundary).
     pub async fn tokens_since(&self, tenant_id: String, since_ms: i64) -> Result<u64, StoreError> {
         self.read(move |conn| {
@@ -105,9 +157,10 @@ pub fn insert_message(row: SessionMessageRow) -> Write {
     })
 }
 
-/// Adds a turn's messages and tokens to the tenant's hour.
-pub fn count_usage(tenant_id: String, at_ms: i64, messages: i64, tokens: i64) -> Write {
+/// Adds a turn's messages and tokens (prompt and completion) to the tenant's hour.
+pub fn count_usage(tenant_id: String, at_ms: i64, messages: i64, tokens_in: i64, tokens_out: i64) -> Write {
     let hour = at_ms - at_ms.rem_euclid(HOUR_MS);
+    let tokens = tokens_in + tokens_out;
     op(move |conn| {
         crate::on_backend!(conn, |c| diesel::insert_into(tenant_usage::table)
             .values((
@@ -115,12 +168,16 @@ pub fn count_usage(tenant_id: String, at_ms: i64, messages: i64, tokens: i64) ->
                 tenant_usage::hour_start.eq(hour),
                 tenant_usage::messages.eq(messages),
                 tenant_usage::tokens.eq(tokens),
+                tenant_usage::tokens_input.eq(tokens_in),
+                tenant_usage::tokens_output.eq(tokens_out),
             ))
             .on_conflict((tenant_usage::tenant_id, tenant_usage::hour_start))
             .do_update()
             .set((
                 tenant_usage::messages.eq(tenant_usage::messages + messages),
                 tenant_usage::tokens.eq(tenant_usage::tokens + tokens),
+                tenant_usage::tokens_input.eq(tenant_usage::tokens_input + tokens_in),
+                tenant_usage::tokens_output.eq(tenant_usage::tokens_output + tokens_out),
             ))
             .execute(c))
         .map(|_| ())

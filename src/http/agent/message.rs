@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use switchboard_actors::tenant::{Health, TenantState};
+use switchboard_actors::tenant::Health;
 use utoipa::ToSchema;
 
 use super::api_keys::rfc3339;
@@ -204,9 +204,6 @@ async fn turn(
         Some(sealed) => Some(state.identity.secrets.open(sealed).map_err(AppError::internal)?),
         None => None,
     };
-    let status = TenantState::parse(&tenant.status).ok_or_else(|| {
-        AppError::internal(format!("tenant {} has a bad status {:?}", tenant.id, tenant.status))
-    })?;
     let turn = Turn {
         state: state.clone(),
         tenant_id: tenant.id.clone(),
@@ -222,7 +219,7 @@ async fn turn(
         execution_id: format!("exec_{}", uuid::Uuid::now_v7().simple()),
         started,
     };
-    state.agents.converse(status, limits_of(plan), turn).await
+    state.agents.converse(limits_of(plan), turn).await
 }
 
 #[derive(Serialize, ToSchema)]

@@ -17,6 +17,7 @@ use crate::outbound::OutboundGuard;
 use crate::startup::AppState;
 use crate::store::identity::{self as rows, TenantRow};
 use crate::store::WriteRequest;
+use switchboard_actors::tenant::{Level, TenantState};
 
 pub const MAX_PROVIDER_CHARS: usize = 100;
 pub const MAX_MODEL_CHARS: usize = 200;
@@ -272,6 +273,18 @@ pub async fn update(
             ),
         ]))
         .await?;
+    // A running container takes the new config by a restart of its runtime.
+    let running = state.agents.container(&tenant_id).map(|c| c.status) == Some(TenantState::Running);
+    if running {
+        state
+            .agents
+            .log(&tenant_id)
+            .write(Level::Info, &format!("Config changed ({}); restarting", changed.join(", ")));
+        // The config is saved either way; a restart that cannot be recorded is the operator's to see.
+        if let Err(e) = state.agents.restart(&tenant_id).await {
+            tracing::error!(tenant = %tenant_id, error = %e, "config saved, but the runtime could not be restarted");
+        }
+    }
     let tenant =
         state.store.tenant(&tenant_id).await?.ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
     Ok(HttpResponse::Ok().json(TenantConfigView::of(&tenant)))

@@ -1,8 +1,12 @@
 //! The Platform API (`/api/*`; errors `{"error": ...}`): one file per resource.
 
 pub mod auth;
+pub mod channels;
 pub mod config;
+pub mod containers;
 pub mod members;
+pub mod monitoring;
+pub mod provider_test;
 pub mod tenants;
 pub mod users;
 
@@ -13,5 +17,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(users::configure)
         .configure(tenants::configure)
         .configure(config::configure)
-        .configure(members::configure);
+        .configure(containers::configure)
+        .configure(members::configure)
+        .configure(channels::configure)
+        .configure(monitoring::configure)
+        .configure(provider_test::configure);
 }

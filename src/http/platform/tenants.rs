@@ -33,13 +33,15 @@ pub struct Tenant {
     pub role: Option<String>,
 }
 
-fn view(t: TenantRow, role: Option<String>) -> Tenant {
+/// The tenant with its container's live state where its actor runs, else the stored one.
+fn view(state: &AppState, t: TenantRow, role: Option<String>) -> Tenant {
+    let live = state.agents.container(&t.id);
     Tenant {
+        status: live.as_ref().map(|c| c.status.as_str().to_string()).unwrap_or(t.status),
+        port: live.and_then(|c| c.port),
         id: t.id,
         name: t.name,
         plan: t.plan,
-        status: t.status,
-        port: None,
         created_at: rfc3339(t.created_at),
         role,
     }
@@ -118,11 +120,11 @@ pub async fn list(state: web::Data<AppState>, session: Session) -> Result<HttpRe
             .into_iter()
             .map(|t| {
                 let role = roles.get(&t.id).cloned();
-                view(t, role)
+                view(&state, t, role)
             })
             .collect()
     } else {
-        mine.into_iter().map(|(m, t)| view(t, Some(m.role))).collect()
+        mine.into_iter().map(|(m, t)| view(&state, t, Some(m.role))).collect()
     };
     Ok(HttpResponse::Ok().json(tenants))
 }
@@ -151,7 +153,7 @@ pub async fn create(
         Some(&tenant.id),
         json!({ "name": name, "plan": plan.as_str() }),
     );
-    let created = view(tenant.clone(), Some(Role::Owner.as_str().into()));
+    let created = view(&state, tenant.clone(), Some(Role::Owner.as_str().into()));
     state
         .store
         .submit(WriteRequest(vec![rows::insert_tenant(tenant), rows::insert_membership(membership), audit]))
@@ -170,7 +172,7 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let access = platform_tenant_access(&state, &session, &id).await?;
     let role = access.role().map(|r| r.as_str().to_string());
-    Ok(HttpResponse::Ok().json(view(access.tenant, role)))
+    Ok(HttpResponse::Ok().json(view(&state, access.tenant, role)))
 }
 
 /// Rename (Owner) or change the plan (super-admin).
@@ -216,7 +218,7 @@ pub async fn update(
         .tenant(&access.tenant.id)
         .await?
         .ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
-    Ok(HttpResponse::Ok().json(view(tenant, access.role().map(|r| r.as_str().to_string()))))
+    Ok(HttpResponse::Ok().json(view(&state, tenant, access.role().map(|r| r.as_str().to_string()))))
 }
 
 /// Delete the tenant and its records.
@@ -233,6 +235,8 @@ pub async fn delete(
     if access.tenant.is_operator {
         return Err(AppError::Conflict("the operator tenant cannot be deleted".into()));
     }
+    // Stops and removes the container, then deletes the tenant record.
+    state.agents.remove(&access.tenant.id).await;
     state
         .store
         .submit(WriteRequest(vec![
@@ -245,7 +249,6 @@ pub async fn delete(
             ),
         ]))
         .await?;
-    state.agents.forget(&access.tenant.id);
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
