@@ -8,6 +8,8 @@
 //!
 //! `create`, `lifecycle`, `scale` and `webhooks` need an operator key (`--api-key` or
 //! `SWITCHBOARD_LOAD_API_KEY`; `switchboard admin operator-key` prints one).
+//! `deploy` needs a super-admin's JWT instead (`--token` or
+//! `SWITCHBOARD_LOAD_TOKEN`; `switchboard admin token --email EMAIL`).
 //!
 //! `--url` must point at your own server. The tool sends nothing anywhere
 //! else, and every run is bounded (by `--duration` or `--requests`) and
@@ -224,8 +226,11 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
     }
 
     for cmd in &plan {
-        if let ScenarioCmd::Message(args) = cmd {
-            args.check().map_err(|e| fail(format!("{e:#}")))?;
+        match cmd {
+            ScenarioCmd::Message(args) => args.check().map_err(|e| fail(format!("{e:#}")))?,
+            // Before the ceiling too: a missing or refused token would only fail after it.
+            ScenarioCmd::Deploy(args) => args.check(&env).await.map_err(|e| fail(format!("{e:#}")))?,
+            _ => {}
         }
     }
 
@@ -386,6 +391,28 @@ mod tests {
         assert_eq!(args.experts, 7);
         assert_eq!(args.poll, Duration::from_millis(1));
         assert_eq!(args.domains, 4);
+
+        let cli = Cli::try_parse_from([
+            "switchboard-load",
+            "deploy",
+            "--token",
+            "jwt",
+            "--tenants",
+            "1,10",
+            "--poll",
+            "2ms",
+            "--keep",
+        ])
+        .expect("valid flags");
+        let Command::One(ScenarioCmd::Deploy(args)) = &cli.command else { panic!("not deploy") };
+        assert_eq!(args.tenants, vec![1, 10]);
+        assert_eq!(args.token.as_deref(), Some("jwt"));
+        assert_eq!(args.poll, Duration::from_millis(2));
+        assert!(args.keep);
+        let cli = Cli::try_parse_from(["switchboard-load", "deploy"]).expect("valid flags");
+        let Command::One(ScenarioCmd::Deploy(args)) = &cli.command else { panic!("not deploy") };
+        assert_eq!(args, &scenarios::deploy::DeployArgs::default());
+        assert!(Cli::try_parse_from(["switchboard-load", "deploy", "--tenants", "0"]).is_err());
 
         assert!(Cli::try_parse_from(["switchboard-load", "lifecycle", "--experts", "0"]).is_err());
         assert!(Cli::try_parse_from(["switchboard-load", "scale", "--sizes", "0"]).is_err());

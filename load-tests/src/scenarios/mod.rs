@@ -17,6 +17,7 @@
 
 pub mod ceiling;
 pub mod create;
+pub mod deploy;
 pub mod lifecycle;
 pub mod message;
 pub mod scale;
@@ -233,6 +234,34 @@ pub enum ScenarioCmd {
     /// Cerebral in the operator tenant, whose plan has no request limit or
     /// token budget, and prints both. Ratio to the ceiling, no goal yet.
     Message(message::MessageArgs),
+    /// Deploy→running time and memory per running tenant, at 1, 100 and
+    /// 1,000 tenants (--tenants).
+    ///
+    /// Each step creates that many new tenants (POST /api/tenants,
+    /// `load-deploy-<run>-<i>`), deploys them --concurrency at a time (POST
+    /// /api/tenants/{id}/deploy, then GET /api/tenants/{id}/status every --poll
+    /// until `running`: latency from sending the deploy to that answer; the
+    /// step's wall time is until all are running). Memory per tenant: the
+    /// growth of the server's process_resident_memory_bytes (/metrics) over
+    /// the step, and on the `process` runtime the resident memory of the
+    /// tenants' children from GET /api/monitoring/resources, waited for (at
+    /// most 30 s) until every tenant has a sample taken while it runs: run the
+    /// server with SWITCHBOARD_RESOURCE_SAMPLE_INTERVAL=1s (the default 60s
+    /// gives n/a). The runtime is the server's SWITCHBOARD_TENANT_RUNTIME
+    /// (`embedded` or `process`), told by the status's port and printed;
+    /// children memory is n/a on `embedded`. Memory is in KB of 1,000 bytes;
+    /// a child's RSS counts the pages it shares with every other child (the
+    /// binary's code), so the sum overstates what each child adds (its PSS in
+    /// /proc/PID/smaps_rollup is the fairer figure).
+    /// At the end every tenant it created is stopped and deleted, even after
+    /// Ctrl-C, unless --keep. --duration and --requests do not apply. Not part
+    /// of `all`.
+    ///
+    /// Needs --token (or SWITCHBOARD_LOAD_TOKEN): a super-admin's Platform
+    /// API JWT. Start the server with SWITCHBOARD_BOOTSTRAP_ADMIN=EMAIL, then
+    /// `switchboard admin token --email EMAIL` (run with the server's settings
+    /// and database) prints one.
+    Deploy(deploy::DeployArgs),
 }
 
 impl ScenarioCmd {
@@ -260,12 +289,13 @@ impl ScenarioCmd {
             ScenarioCmd::Scale(_) => scale::NAME,
             ScenarioCmd::Webhooks(_) => webhooks::NAME,
             ScenarioCmd::Message(_) => message::NAME,
+            ScenarioCmd::Deploy(_) => deploy::NAME,
         }
     }
 
     /// Whether it creates escalations or experts, and so needs `--api-key`.
     pub fn needs_api_key(&self) -> bool {
-        !matches!(self, ScenarioCmd::Ceiling | ScenarioCmd::Message(_))
+        !matches!(self, ScenarioCmd::Ceiling | ScenarioCmd::Message(_) | ScenarioCmd::Deploy(_))
     }
 
     /// Whether its figures include a throughput, and so need a ceiling
@@ -291,6 +321,7 @@ impl ScenarioCmd {
             ScenarioCmd::Scale(args) => scale::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Webhooks(args) => webhooks::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Message(args) => message::run(args, env, cfg, interrupt).await,
+            ScenarioCmd::Deploy(args) => deploy::run(args, env, cfg, interrupt).await,
         }
     }
 }
@@ -693,8 +724,12 @@ mod tests {
                 | ScenarioCmd::Scale(_)
                 | ScenarioCmd::Webhooks(_)
                 | ScenarioCmd::Message(_) => {}
+                // Left out of `all` on purpose: it needs a super-admin token,
+                // and puts (and takes away) a thousand running tenants.
+                ScenarioCmd::Deploy(_) => {}
             }
         }
+        assert!(!all.iter().any(|c| matches!(c, ScenarioCmd::Deploy(_))));
         let every = [
             ScenarioCmd::Ceiling,
             ScenarioCmd::Create(create::CreateArgs::default()),
