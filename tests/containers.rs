@@ -33,22 +33,6 @@ async fn app(runtime: &str, extra: &[(&str, &str)]) -> common::TestApp {
     .await
 }
 
-async fn sign_in(app: &common::TestApp, email: &str) -> String {
-    let (status, body) = app.post("/api/auth/otp/request", json!({"email": email}), &[]).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({})));
-    let code = app.last_code(email);
-    let (status, body) = app.post("/api/auth/otp/verify", json!({"email": email, "code": code}), &[]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    format!("Bearer {}", body["token"].as_str().unwrap())
-}
-
-/// A user made by the super-admin, signed in.
-async fn user(app: &common::TestApp, admin: &str, email: &str) -> String {
-    let (status, body) = app.post("/api/users", json!({"email": email}), &[("Authorization", admin)]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    sign_in(app, email).await
-}
-
 struct World {
     admin: String,
     owner: String,
@@ -57,8 +41,8 @@ struct World {
 
 /// The admin, an Owner and the Owner's new (draft) tenant.
 async fn world(app: &common::TestApp) -> World {
-    let admin = sign_in(app, ADMIN).await;
-    let owner = user(app, &admin, OWNER).await;
+    let admin = common::sign_in(app, ADMIN).await;
+    let owner = common::new_user(app, &admin, OWNER).await;
     let (status, t) = app.post("/api/tenants", json!({"name": "Acme"}), &[("Authorization", &owner)]).await;
     assert_eq!(status, StatusCode::CREATED, "{t}");
     assert_eq!(t["status"], "draft");
@@ -475,7 +459,7 @@ async fn every_endpoint_follows_its_role_line() {
     let mut by_role = Vec::new();
     for role in ["Viewer", "Contributor", "Manager"] {
         let email = format!("{}@example.com", role.to_lowercase());
-        let auth = user(&app, &w.admin, &email).await;
+        let auth = common::new_user(&app, &w.admin, &email).await;
         let (status, body) = post(
             &app,
             &w.owner,
@@ -486,7 +470,7 @@ async fn every_endpoint_follows_its_role_line() {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         by_role.push((role, auth));
     }
-    let outsider = user(&app, &w.admin, "outsider@example.com").await;
+    let outsider = common::new_user(&app, &w.admin, "outsider@example.com").await;
     let missing = "00000000-0000-4000-8000-000000000000";
 
     // (method, path suffix, body, minimum role): None = any member.

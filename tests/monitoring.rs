@@ -13,7 +13,7 @@ mod esc;
 
 use std::time::Duration;
 
-use agent::{register_as, sign_in, v1};
+use agent::{register_as, v1};
 use esc::{keys, sorted, time_ms, Api, Tenant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -86,13 +86,6 @@ async fn refused(app: &common::TestApp, auth: Option<&str>, path: &str, status: 
     message.to_string()
 }
 
-/// A user created by the super-admin, signed in.
-async fn user(app: &common::TestApp, admin: &str, email: &str) -> String {
-    let (status, body) = app.post("/api/users", json!({"email": email}), &[("Authorization", admin)]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    sign_in(app, email).await
-}
-
 /// A `draft` tenant made by `auth` through `POST /api/tenants`.
 async fn draft_tenant(app: &common::TestApp, auth: &str, name: &str) -> String {
     let (status, t) = app.post("/api/tenants", json!({"name": name}), &[("Authorization", auth)]).await;
@@ -104,7 +97,7 @@ async fn draft_tenant(app: &common::TestApp, auth: &str, name: &str) -> String {
 /// A `running` tenant registered under a known email, and its Owner's `Authorization`.
 async fn running_tenant(app: &common::TestApp, name: &str) -> (Tenant, String) {
     let (tenant, email) = register_as(&Api::of(app), name).await;
-    let auth = sign_in(app, &email).await;
+    let auth = common::sign_in(app, &email).await;
     (tenant, auth)
 }
 
@@ -118,7 +111,7 @@ async fn member(app: &common::TestApp, owner: &str, tenant: &str, email: &str, r
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    sign_in(app, email).await
+    common::sign_in(app, email).await
 }
 
 /// A Cerebral and an unrestricted `sk_live_` key of the JWT's tenant: (cerebral, key).
@@ -188,7 +181,7 @@ fn ids(page: &Value) -> Vec<String> {
 #[actix_web::test]
 async fn every_endpoint_needs_a_token() {
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     let tid = draft_tenant(&app, &admin, "Acme").await;
     let tenant_resources = format!("/api/tenants/{tid}/resources");
     for path in ADMIN_ONLY.iter().copied().chain(["/api/monitoring/usage", tenant_resources.as_str()]) {
@@ -200,8 +193,8 @@ async fn every_endpoint_needs_a_token() {
 #[actix_web::test]
 async fn fleet_endpoints_are_for_super_admins_only() {
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
-    let owner = user(&app, &admin, "alice@example.com").await;
+    let admin = common::sign_in(&app, ADMIN).await;
+    let owner = common::new_user(&app, &admin, "alice@example.com").await;
     let tid = draft_tenant(&app, &owner, "Acme").await;
     for path in ADMIN_ONLY {
         // Even an Owner of a tenant is no super-admin.
@@ -211,7 +204,7 @@ async fn fleet_endpoints_are_for_super_admins_only() {
 
     // Usage and a tenant's resources: its members and super-admins; 403 for others, 404 unknown.
     let viewer = member(&app, &owner, &tid, "viewer@example.com", "Viewer").await;
-    let outsider = user(&app, &admin, "mallory@example.com").await;
+    let outsider = common::new_user(&app, &admin, "mallory@example.com").await;
     let usage = format!("/api/monitoring/usage?tenant_id={tid}");
     let resources = format!("/api/tenants/{tid}/resources");
     for path in [&usage, &resources] {
@@ -236,7 +229,7 @@ async fn fleet_endpoints_are_for_super_admins_only() {
 #[actix_web::test]
 async fn the_dashboard_counts_tenants_by_status_users_and_channels() {
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     let before = ok(&app, &admin, "/api/monitoring/dashboard").await;
     assert_eq!(keys(&before), sorted(&DASHBOARD_KEYS), "{before}");
     let by_status: i64 =
@@ -245,7 +238,7 @@ async fn the_dashboard_counts_tenants_by_status_users_and_channels() {
     assert!(n(&before, "total_users") >= 1, "the super-admin is a user: {before}");
 
     // A tenant made on the Platform API starts in draft; the user made for it counts.
-    let owner = user(&app, &admin, "alice@example.com").await;
+    let owner = common::new_user(&app, &admin, "alice@example.com").await;
     let draft = draft_tenant(&app, &owner, "Acme").await;
     let after = ok(&app, &admin, "/api/monitoring/dashboard").await;
     let delta = |now: &Value, field: &str| n(now, field) - n(&before, field);
@@ -296,7 +289,7 @@ async fn the_dashboard_counts_tenants_by_status_users_and_channels() {
 #[actix_web::test]
 async fn health_lists_every_tenant_with_its_status_and_uptime() {
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     let draft = draft_tenant(&app, &admin, "Draft Co").await;
     let (running, owner) = running_tenant(&app, "Running Co").await;
     // A message starts the running tenant's container, where the runtime starts them on use.
@@ -337,7 +330,7 @@ async fn health_lists_every_tenant_with_its_status_and_uptime() {
 #[actix_web::test]
 async fn usage_counts_agent_messages_and_tokens_by_hour() {
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     let (acme, acme_owner) = running_tenant(&app, "Acme").await;
     let (beta, beta_owner) = running_tenant(&app, "Beta").await;
     let (cerebral, key) = cerebral_and_key(&app, &acme_owner, "acme bot").await;
@@ -404,7 +397,7 @@ async fn usage_counts_agent_messages_and_tokens_by_hour() {
 #[actix_web::test]
 async fn the_audit_log_pages_newest_first_and_filters_by_action_and_time() {
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     // Old entries at known times: five `tenant.deploy`, a `tenant.redeploy` and a bare `deploy`.
     let t0 = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap().timestamp_millis();
     let minute = 60_000;
@@ -511,7 +504,7 @@ async fn the_audit_log_pages_newest_first_and_filters_by_action_and_time() {
 #[actix_web::test]
 async fn a_running_tenant_is_sampled_and_its_history_bucketed() {
     let app = app_with(&[("SWITCHBOARD_RESOURCE_SAMPLE_INTERVAL", "200ms")]).await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     let (tenant, owner) = running_tenant(&app, "Sampled").await;
     let draft = draft_tenant(&app, &owner, "Never deployed").await;
     // A message starts the container, where the runtime starts them on use.
@@ -593,7 +586,7 @@ async fn a_running_tenant_is_sampled_and_its_history_bucketed() {
 async fn old_samples_are_pruned_and_the_fleet_shows_the_latest() {
     use switchboard::store::monitoring::{prune_resources, record_resources, ResourceRow};
     let app = app().await;
-    let admin = sign_in(&app, ADMIN).await;
+    let admin = common::sign_in(&app, ADMIN).await;
     let a = draft_tenant(&app, &admin, "A").await;
     let b = draft_tenant(&app, &admin, "B").await;
     let now = switchboard::store::now_ms();

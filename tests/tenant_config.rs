@@ -27,31 +27,14 @@ async fn app_with(extra: &[(&str, &str)]) -> common::TestApp {
     .await
 }
 
-/// Signs `email` in by one-time code; returns the `Authorization` value.
-async fn sign_in(app: &common::TestApp, email: &str) -> String {
-    let (status, body) = app.post("/api/auth/otp/request", json!({"email": email}), &[]).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({})));
-    let code = app.last_code(email);
-    let (status, body) = app.post("/api/auth/otp/verify", json!({"email": email, "code": code}), &[]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    format!("Bearer {}", body["token"].as_str().unwrap())
-}
-
-/// A user created by the super-admin, signed in.
-async fn user(app: &common::TestApp, admin: &str, email: &str) -> String {
-    let (status, body) = app.post("/api/users", json!({"email": email}), &[("Authorization", admin)]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    sign_in(app, email).await
-}
-
 fn error_of(body: &Value) -> &str {
     body["error"].as_str().unwrap_or_else(|| panic!("platform error shape: {body}"))
 }
 
 /// The admin's and a tenant Owner's `Authorization`, and the Owner's new tenant (created with `body`).
 async fn owner_with_tenant(app: &common::TestApp, body: Value) -> (String, String, String) {
-    let admin = sign_in(app, ADMIN).await;
-    let owner = user(app, &admin, "alice@example.com").await;
+    let admin = common::sign_in(app, ADMIN).await;
+    let owner = common::new_user(app, &admin, "alice@example.com").await;
     let (status, t) = app.post("/api/tenants", body, &[("Authorization", &owner)]).await;
     assert_eq!(status, StatusCode::CREATED, "{t}");
     (admin, owner, t["id"].as_str().unwrap().to_string())
@@ -223,9 +206,9 @@ async fn the_api_key_is_write_only_and_stored_sealed() {
 async fn members_read_managers_write() {
     let app = app().await;
     let (admin, owner, tid) = owner_with_tenant(&app, json!({"name": "Acme", "model": "m1"})).await;
-    let viewer = user(&app, &admin, "carol@example.com").await;
-    let manager = user(&app, &admin, "manny@example.com").await;
-    let stranger = user(&app, &admin, "mallory@example.com").await;
+    let viewer = common::new_user(&app, &admin, "carol@example.com").await;
+    let manager = common::new_user(&app, &admin, "manny@example.com").await;
+    let stranger = common::new_user(&app, &admin, "mallory@example.com").await;
     let members = format!("/api/tenants/{tid}/members");
     for (email, role) in [("carol@example.com", "Viewer"), ("manny@example.com", "Manager")] {
         let (status, body) =

@@ -254,3 +254,23 @@ pub async fn spawn_with_outbox(extra: &[(&str, &str)]) -> TestApp {
 }
 
 pub const OUTBOX_PLACEHOLDER: &str = "file:{outbox}";
+
+/// Signs `email` in on the Platform API by one-time code (the app must mail
+/// to its outbox, `spawn_with_outbox`); returns the `Authorization` value.
+pub async fn sign_in(app: &TestApp, email: &str) -> String {
+    let (status, body) = app.post("/api/auth/otp/request", serde_json::json!({"email": email}), &[]).await;
+    assert_eq!((status, body), (reqwest::StatusCode::OK, serde_json::json!({})), "otp request for {email}");
+    let code = app.last_code(email);
+    let (status, body) =
+        app.post("/api/auth/otp/verify", serde_json::json!({"email": email, "code": code}), &[]).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "otp verify for {email}: {body}");
+    format!("Bearer {}", body["token"].as_str().expect("token"))
+}
+
+/// A user created by the super-admin (`admin` is its `Authorization`), signed in.
+pub async fn new_user(app: &TestApp, admin: &str, email: &str) -> String {
+    let (status, body) =
+        app.post("/api/users", serde_json::json!({"email": email}), &[("Authorization", admin)]).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    sign_in(app, email).await
+}
