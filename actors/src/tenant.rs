@@ -567,27 +567,32 @@ impl<R: Runtime> TenantActor<R> {
         self.journal.show(&self.id, Some(&self.view()));
     }
 
-    /// Records the current state unless the journal has it already.
-    fn record(&mut self) -> LocalBoxFuture<'static, Result<(), String>> {
+    /// Records the current state unless the journal has it already. Until
+    /// the journal confirms, the state counts as recorded; a failure puts
+    /// back what the journal had, so the next transition records again.
+    fn record(&mut self) -> ResponseActFuture<Self, Result<(), String>> {
         if self.stored == self.state {
-            return Box::pin(std::future::ready(Ok(())));
+            return Box::pin(fut::ready(Ok(())));
         }
+        let had = self.stored;
         self.stored = self.state;
-        self.journal.record(&self.id, self.state, self.runtime.kind())
+        let recorded = self.journal.record(&self.id, self.state, self.runtime.kind());
+        Box::pin(recorded.into_actor(self).map(move |recorded, act, _| {
+            if recorded.is_err() && act.stored == act.state {
+                act.stored = had;
+            }
+            recorded
+        }))
     }
 
     /// Records in the background (transitions nobody waits on); a failure is logged.
     fn record_later(&mut self, ctx: &mut Context<Self>) {
         let recorded = self.record();
-        let id = self.id.clone();
-        ctx.spawn(
-            async move {
-                if let Err(e) = recorded.await {
-                    tracing::error!(tenant = %id, error = %e, "cannot record the container's state");
-                }
+        ctx.spawn(recorded.map(|recorded, act, _| {
+            if let Err(e) = recorded {
+                tracing::error!(tenant = %act.id, error = %e, "cannot record the container's state");
             }
-            .into_actor(self),
-        );
+        }));
     }
 
     /// Starts a runtime instance; `deploying` until it answers.
@@ -850,26 +855,23 @@ impl<R: Runtime> Handler<Deploy<R>> for TenantActor<R> {
         if matches!(self.state, TenantState::Running | TenantState::Deploying) {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
-        let before = (self.state, self.stored);
+        let before = self.state;
         if let Some(fresh) = msg.fresh {
             self.runtime = fresh();
         }
         self.crashes.clear();
         self.set(TenantState::Deploying);
         let recorded = self.record();
-        AtomicResponse::new(Box::pin(recorded.into_actor(self).map(
-            move |recorded, act, ctx| match recorded {
-                Ok(()) => {
-                    act.launch(ctx);
-                    Ok(())
-                }
-                Err(e) => {
-                    act.stored = before.1;
-                    act.set(before.0);
-                    Err(LifecycleError::Journal(e))
-                }
-            },
-        )))
+        AtomicResponse::new(Box::pin(recorded.map(move |recorded, act, ctx| match recorded {
+            Ok(()) => {
+                act.launch(ctx);
+                Ok(())
+            }
+            Err(e) => {
+                act.set(before);
+                Err(LifecycleError::Journal(e))
+            }
+        })))
     }
 }
 
@@ -888,7 +890,7 @@ impl<R: Runtime> Handler<Restart> for TenantActor<R> {
         AtomicResponse::new(Box::pin(halted.into_actor(self).then(|(), act, _| {
             act.crashes.clear();
             act.set(TenantState::Deploying);
-            act.record().into_actor(act).map(|recorded, act, ctx| {
+            act.record().map(|recorded, act, ctx| {
                 // The old instance is gone either way; start the new one.
                 act.launch(ctx);
                 recorded.map_err(LifecycleError::Journal)
@@ -908,14 +910,17 @@ impl<R: Runtime> Handler<Stop> for TenantActor<R> {
                     "a draft tenant has never been deployed: there is nothing to stop".into(),
                 )))))
             }
-            TenantState::Stopped => return AtomicResponse::new(Box::pin(fut::ready(Ok(())))),
+            // Stopped, and the journal says so (a stop it could not record is recorded now).
+            TenantState::Stopped if self.stored == TenantState::Stopped => {
+                return AtomicResponse::new(Box::pin(fut::ready(Ok(()))))
+            }
             _ => {}
         }
         let halted = self.halt();
         AtomicResponse::new(Box::pin(halted.into_actor(self).then(|(), act, _| {
             act.log(Level::Info, "Agent stopped");
             act.set(TenantState::Stopped);
-            act.record().into_actor(act).map(|recorded, _, _| recorded.map_err(LifecycleError::Journal))
+            act.record().map(|recorded, _, _| recorded.map_err(LifecycleError::Journal))
         })))
     }
 }
@@ -1351,6 +1356,22 @@ mod tests {
         // An embedded-like runtime is running before the first message.
         let actor = TenantActor::new(setup(Echo, TenantState::Running, 0, 0)).start();
         assert_eq!(actor.send(Inspect).await.unwrap().status, TenantState::Running);
+    }
+
+    #[actix_rt::test]
+    async fn a_stop_the_journal_could_not_record_is_recorded_by_the_next_stop() {
+        let book = std::sync::Arc::new(Book::default());
+        let mut s = setup(Echo, TenantState::Running, 0, 0);
+        s.journal = book.clone();
+        let actor = TenantActor::new(s).start();
+        book.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(actor.send(Stop).await.unwrap(), Err(LifecycleError::Journal(_))));
+        assert!(book.states.lock().unwrap().is_empty());
+        book.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+        actor.send(Stop).await.unwrap().unwrap();
+        assert_eq!(*book.states.lock().unwrap(), vec![TenantState::Stopped]);
+        actor.send(Stop).await.unwrap().unwrap();
+        assert_eq!(book.states.lock().unwrap().len(), 1, "nothing more to record");
     }
 
     #[actix_rt::test]
