@@ -503,19 +503,32 @@ async fn the_audit_log_pages_newest_first_and_filters_by_action_and_time() {
 
 #[actix_web::test]
 async fn a_running_tenant_is_sampled_and_its_history_bucketed() {
-    let app = app_with(&[("SWITCHBOARD_RESOURCE_SAMPLE_INTERVAL", "200ms")]).await;
+    let bin = common::server_bin().display().to_string();
+    let app = app_with(&[
+        ("SWITCHBOARD_RESOURCE_SAMPLE_INTERVAL", "200ms"),
+        ("SWITCHBOARD_TENANT_RUNTIME", "process"),
+        ("SWITCHBOARD_RUNTIME_BIN", bin.as_str()),
+    ])
+    .await;
     let admin = common::sign_in(&app, ADMIN).await;
-    let (tenant, owner) = running_tenant(&app, "Sampled").await;
+    let (embedded, owner) = running_tenant(&app, "Embedded").await;
     let draft = draft_tenant(&app, &owner, "Never deployed").await;
-    // A message starts the container, where the runtime starts them on use.
+    // A message starts the embedded container, where the runtime starts them on use.
     let (cerebral, key) = cerebral_and_key(&app, &owner, "bot").await;
     message(&app, &cerebral, &key, "hello").await;
+    // A process container: only it has figures to sample.
+    let sampled_id = draft_tenant(&app, &owner, "Sampled").await;
+    let (status, body) =
+        app.post(&format!("/api/tenants/{sampled_id}/deploy"), json!({}), &[("Authorization", &owner)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let tenant = Tenant { id: sampled_id, key: String::new(), body: Value::Null };
 
     let path = format!("/api/tenants/{}/resources?range=1h", tenant.id);
     let seen = std::cell::RefCell::new(Value::Null);
     let sampled = common::eventually(Duration::from_secs(20), || async {
         let body = ok(&app, &owner, &path).await;
-        let done = body["history"].as_array().is_some_and(|h| !h.is_empty());
+        let done = body["history"].as_array().is_some_and(|h| !h.is_empty())
+            && body["current"]["mem_bytes"].as_i64().is_some_and(|m| m > 0);
         *seen.borrow_mut() = body;
         done
     })
@@ -533,10 +546,18 @@ async fn a_running_tenant_is_sampled_and_its_history_bucketed() {
         assert!(ts > previous, "oldest first: {history:?}");
         previous = ts;
     }
+    assert!(last["current"]["disk_bytes"].as_i64().is_some_and(|d| d > 0), "{last}");
     // The embedded runtime has no process of its own: its figures are null
-    // (extensions.md); the process runtime's are tested in tests/containers.rs.
-    assert!(app.state.agents.container(&tenant.id).is_some_and(|c| c.pid.is_none()));
-    assert_eq!(last["current"], json!({"cpu_pct": null, "mem_bytes": null, "disk_bytes": null}), "{last}");
+    // (extensions.md) and it is not sampled.
+    assert!(app
+        .state
+        .agents
+        .container(&embedded.id)
+        .is_some_and(|c| c.pid.is_none() && c.status.as_str() == "running"));
+    assert_eq!(
+        ok(&app, &owner, &format!("/api/tenants/{}/resources", embedded.id)).await,
+        json!({"current": {"cpu_pct": null, "mem_bytes": null, "disk_bytes": null}, "history": []})
+    );
 
     // Every range answers; the default is 24h, bucketed by 15 minutes; others are 400.
     for (range, bucket) in [("6h", 5 * 60_000), ("24h", 15 * 60_000), ("7d", 3_600_000)] {
@@ -570,7 +591,7 @@ async fn a_running_tenant_is_sampled_and_its_history_bucketed() {
     let mine = fleet.iter().find(|r| r["tenant_id"] == tenant.id.as_str());
     let mine = mine.unwrap_or_else(|| panic!("{} in {fleet:?}", tenant.id));
     assert_eq!(keys(mine), sorted(&SUMMARY_KEYS), "{mine}");
-    assert_eq!(mine["disk_bytes"], Value::Null, "{mine}");
+    assert!(mine["disk_bytes"].as_i64().is_some_and(|d| d > 0), "{mine}");
     assert_eq!(
         (mine["net_in"].clone(), mine["net_out"].clone(), mine["mem_limit"].clone()),
         (Value::Null, Value::Null, Value::Null)
@@ -578,6 +599,7 @@ async fn a_running_tenant_is_sampled_and_its_history_bucketed() {
     let recorded = time_ms(&mine["recorded_at"]);
     assert!((switchboard::store::now_ms() - recorded) < 60_000, "{mine}");
     assert!(fleet.iter().all(|r| r["tenant_id"] != draft.as_str()), "a tenant without samples is not listed");
+    assert!(fleet.iter().all(|r| r["tenant_id"] != embedded.id.as_str()), "nor an embedded one");
     // It is the latest: the fleet entry is at or after the last history bucket.
     assert!(recorded >= previous, "{mine} vs {history:?}");
 }

@@ -7,9 +7,10 @@
 //! previous sample), `mem_bytes` (resident memory of it and its direct
 //! children), `pids` (their threads) and `disk_bytes` (the size of the files
 //! under the tenant's data directory, its working directory). The `embedded`
-//! runtime has no process of its own: its figures are null (extensions.md),
-//! as are network figures and memory limits on both; it is still sampled, so
-//! its history shows when it ran. Samples older than seven days are forgotten.
+//! runtime has no process of its own: its figures are null (extensions.md)
+//! and it is not sampled (a row of nulls per tenant and tick would only fill
+//! the table). Network figures and memory limits are null. Samples older
+//! than seven days are forgotten.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ async fn tick(state: &AppState, sampler: &mut Sampler) {
         .agents
         .containers()
         .into_iter()
-        .filter(|(_, c)| c.status == TenantState::Running)
+        .filter(|(_, c)| c.status == TenantState::Running && c.pid.is_some())
         .map(|(tenant_id, c)| Target {
             data_dir: state.agents.data_dir(&tenant_id),
             tenant_id,
