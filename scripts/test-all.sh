@@ -46,11 +46,13 @@ if ! PGPASSWORD=switchboard psql "$PG_URL" -tAc 'SELECT 1' >/dev/null; then
 fi
 
 say "Python test tools (virtualenv .venv)"
-# aiosmtpd: a real SMTP server on loopback for the smtp:// mail transport's test.
+# aiosmtpd: a real SMTP server on loopback for the smtp:// mail transport's test;
+# openapi-spec-validator: an independent check that /openapi.json is OpenAPI 3.1.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0 standardwebhooks
+.venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0 standardwebhooks \
+  openapi-spec-validator
 export SWITCHBOARD_TEST_PYTHON="$PWD/.venv/bin/python"
 
 say "format and lints"

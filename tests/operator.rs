@@ -76,3 +76,43 @@ async fn openapi_document_describes_the_operator_routes() {
     }
     assert!(doc["components"]["schemas"]["Readiness"].is_object());
 }
+
+/// The document validates as OpenAPI 3.1 with an independent validator
+/// (`openapi-spec-validator` from PyPI, installed by scripts/test-all.sh),
+/// which also checks that every operation id is unique.
+#[actix_web::test]
+async fn openapi_document_is_valid_openapi_3_1() {
+    let python = match std::env::var("SWITCHBOARD_TEST_PYTHON") {
+        Ok(p) if !p.trim().is_empty() => p,
+        _ => panic!(
+            "SWITCHBOARD_TEST_PYTHON is not set: this test validates /openapi.json with the Python \
+             `openapi-spec-validator` package. Run it through scripts/test-all.sh."
+        ),
+    };
+    let app = common::spawn_app().await;
+    let text = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let file = app.dir.path().join("openapi.json");
+    std::fs::write(&file, &text).unwrap();
+    let script = "import json, sys\n\
+                  from openapi_spec_validator import validate\n\
+                  from openapi_spec_validator.validation import OpenAPIV31SpecValidator\n\
+                  validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator)\n\
+                  print('valid')\n";
+    let out =
+        std::process::Command::new(python).arg("-c").arg(script).arg(&file).output().expect("run python");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim() == "valid", "not valid OpenAPI 3.1:\n{stdout}\n{stderr}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values().filter_map(|op| op["operationId"].as_str()))
+        .collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+    assert!(
+        ids.contains(&"get_api_tenants_id_config") && ids.contains(&"post_api_tenants_id_deploy"),
+        "{ids:?}"
+    );
+}

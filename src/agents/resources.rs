@@ -355,7 +355,10 @@ mod tests {
         assert!(me.start_ticks > 0, "{me:?}");
         assert_eq!(sample_pid(u32::MAX), None);
 
-        // A second reading gives a CPU figure from the delta.
+        // A second reading gives a CPU figure from the delta. The first is
+        // the average since the start: said to be a second ago, as a test
+        // process may be younger than the 10 ms the figure needs.
+        let me = ProcSample { start_ticks: me.start_ticks.saturating_sub(100).max(1), ..me };
         let mut sampler = Sampler::default();
         let uptime = parse_uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
         let first = sampler.cpu_pct(1, &me, uptime);

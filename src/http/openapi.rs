@@ -45,6 +45,38 @@ pub struct PlainError {
 
 struct SecuritySchemes;
 
+/// Gives every operation an id unique in the document, `<method>_<path>`
+/// (`get_api_tenants_id_config`): handler names repeat across surfaces.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let slug: String = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace(['-', '.', ':'], "_"))
+                .collect::<Vec<_>>()
+                .join("_");
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("options", &mut item.options),
+                ("head", &mut item.head),
+                ("patch", &mut item.patch),
+                ("trace", &mut item.trace),
+            ];
+            for (method, op) in operations {
+                if let Some(op) = op {
+                    op.operation_id = Some(format!("{method}_{slug}"));
+                }
+            }
+        }
+    }
+}
+
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -84,7 +116,7 @@ impl Modify for SecuritySchemes {
                        (`/v1`, envelope `{success, data | error:{code, message, requestId}}`), the Platform API \
                        (`/api`, errors `{\"error\"}`); plus operator endpoints.",
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &UniqueOperationIds),
     paths(
         operator::healthz,
         operator::readyz,
