@@ -564,3 +564,44 @@ async fn a_process_runtime_reports_its_childs_resources() {
     assert!(mine["pids"].as_i64().is_some_and(|p| p >= 1), "{mine}");
     assert!(mine["mem_bytes"].as_i64().is_some_and(|m| m > 1_000_000), "{mine}");
 }
+
+/// `switchboard_tenants{status, runtime}` from `/metrics`.
+async fn tenants_gauge(app: &common::TestApp, status: &str, runtime: &str) -> i64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let needle = format!("switchboard_tenants{{status=\"{status}\",runtime=\"{runtime}\"}} ");
+    let line =
+        text.lines().find(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("no {needle} in /metrics"));
+    line[needle.len()..].trim().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn metrics_and_the_actors_endpoint_show_the_containers() {
+    let app = app("process", &[]).await;
+    let w = world(&app).await;
+    let tid = w.tenant.as_str();
+    let drafts = tenants_gauge(&app, "draft", "embedded").await;
+    assert!(drafts >= 1);
+    assert_eq!(tenants_gauge(&app, "running", "process").await, 0);
+    deploy(&app, &w.owner, tid).await;
+    until_status(&app, &w.owner, tid, "running").await;
+    let moved = common::eventually(Duration::from_secs(5), || async {
+        tenants_gauge(&app, "running", "process").await == 1
+    })
+    .await;
+    assert!(moved, "the gauge follows the recorded state");
+    assert_eq!(tenants_gauge(&app, "draft", "embedded").await, drafts - 1);
+    assert_eq!(tenants_gauge(&app, "error", "process").await, 0, "every state is listed, even at 0");
+
+    let (status, kinds) = get(&app, &w.admin, "/api/monitoring/actors").await;
+    assert_eq!(status, StatusCode::OK, "{kinds}");
+    let tenant =
+        kinds.as_array().unwrap().iter().find(|k| k["kind"] == "tenant").cloned().expect("tenant actors");
+    assert!(tenant["alive"].as_i64().unwrap() >= 1, "{tenant}");
+    assert!(tenant["messages_handled"].as_u64().unwrap() >= 1, "{tenant}");
+    assert!(tenant["messages_waiting"].as_i64().unwrap() >= 0);
+    assert!(tenant["handler_latency_p99_seconds"].as_f64().is_some(), "{tenant}");
+    let (status, _) = get(&app, &w.owner, "/api/monitoring/actors").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "super-admin only");
+    let (status, _) = app.get("/api/monitoring/actors", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

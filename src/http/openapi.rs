@@ -193,6 +193,7 @@ impl Modify for SecuritySchemes {
         platform::channels::get,
         platform::channels::update,
         platform::channels::remove,
+        platform::monitoring::actors,
         platform::monitoring::dashboard,
         platform::monitoring::health,
         platform::monitoring::usage,

@@ -89,7 +89,37 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.run_upkeep();
     let mut body = state.metrics.render();
     body.push_str(&process_metrics());
+    body.push_str(&tenant_metrics(&state).await);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
+}
+
+/// `switchboard_tenants{status, runtime}`: every stored tenant by its
+/// container state, read at scrape time (a database that cannot answer
+/// leaves the family out rather than failing the scrape).
+async fn tenant_metrics(state: &AppState) -> String {
+    use switchboard_actors::tenant::TenantState;
+    let rows = match state.store.tenants_by_state().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "tenant counts unavailable for /metrics");
+            return String::new();
+        }
+    };
+    let mut out = String::from(
+        "# HELP switchboard_tenants Tenants by container state and runtime.\n# TYPE switchboard_tenants gauge\n",
+    );
+    // Every state of both runtimes, so that a state that empties shows 0 rather than vanishing.
+    for runtime in ["embedded", "process"] {
+        for status in TenantState::ALL {
+            let n: i64 =
+                rows.iter().filter(|(s, r, _)| s == status.as_str() && r == runtime).map(|(_, _, n)| n).sum();
+            out.push_str(&format!(
+                "switchboard_tenants{{status=\"{}\",runtime=\"{runtime}\"}} {n}\n",
+                status.as_str()
+            ));
+        }
+    }
+    out
 }
 
 /// The standard `process_*` figures Prometheus clients export, read from

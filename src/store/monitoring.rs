@@ -120,6 +120,18 @@ impl Store {
         .await
     }
 
+    /// `(status, runtime, tenants)` for every pair that has at least one tenant.
+    pub async fn tenants_by_state(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.read(|c| {
+            Ok(tenants::table
+                .group_by((tenants::status, tenants::runtime))
+                .select((tenants::status, tenants::runtime, diesel::dsl::count_star()))
+                .order((tenants::status.asc(), tenants::runtime.asc()))
+                .load::<(String, String, i64)>(c)?)
+        })
+        .await
+    }
+
     /// Hours of usage from `since_ms` on, of `tenants` (every tenant when
     /// `None`), by hour then tenant.
     pub async fn usage_hours(

@@ -451,8 +451,46 @@ pub async fn tenant_resources(
     Ok(HttpResponse::Ok().json(TenantResources { current, history: buckets(&samples, bucket) }))
 }
 
+/// Each actor kind as `/metrics` counts it.
+#[derive(Serialize, ToSchema)]
+pub struct ActorKindStats {
+    #[schema(example = "escalation")]
+    pub kind: String,
+    /// Actors of the kind alive now.
+    pub alive: i64,
+    pub messages_handled: u64,
+    /// Messages sent and not yet handled.
+    pub messages_waiting: i64,
+    /// Upper bounds of the latency buckets the percentiles fall in; null before any message.
+    pub handler_latency_p50_seconds: Option<f64>,
+    pub handler_latency_p99_seconds: Option<f64>,
+}
+
+/// How many actors of each kind are alive, what they handled, what waits,
+/// and their handler latency (extensions "Platform API additions").
+#[utoipa::path(get, path = "/api/monitoring/actors", tag = "platform: monitoring", security(("bearer" = [])),
+    responses((status = 200, body = [ActorKindStats]), (status = 401, body = crate::http::openapi::PlainError),
+        (status = 403, description = "Not a super-admin", body = crate::http::openapi::PlainError)))]
+pub async fn actors(session: Session) -> Result<HttpResponse, AppError> {
+    session.require_super_admin()?;
+    let mut kinds: Vec<ActorKindStats> = switchboard_actors::instrument::ActorKind::all_stats()
+        .into_iter()
+        .map(|s| ActorKindStats {
+            kind: s.kind.to_string(),
+            alive: s.alive,
+            messages_handled: s.messages_handled,
+            messages_waiting: s.messages_waiting,
+            handler_latency_p50_seconds: s.handler_latency_p50_seconds,
+            handler_latency_p99_seconds: s.handler_latency_p99_seconds,
+        })
+        .collect();
+    kinds.sort_by(|a, b| a.kind.cmp(&b.kind));
+    Ok(HttpResponse::Ok().json(kinds))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/monitoring/dashboard").route(web::get().to(dashboard)))
+    cfg.service(web::resource("/monitoring/actors").route(web::get().to(actors)))
+        .service(web::resource("/monitoring/dashboard").route(web::get().to(dashboard)))
         .service(web::resource("/monitoring/health").route(web::get().to(health)))
         .service(web::resource("/monitoring/usage").route(web::get().to(usage)))
         .service(web::resource("/monitoring/audit").route(web::get().to(audit)))
