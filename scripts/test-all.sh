@@ -47,12 +47,13 @@ fi
 
 say "Python test tools (virtualenv .venv)"
 # aiosmtpd: a real SMTP server on loopback for the smtp:// mail transport's test;
-# openapi-spec-validator: an independent check that /openapi.json is OpenAPI 3.1.
+# openapi-spec-validator: an independent check that /openapi.json is OpenAPI 3.1;
+# prometheus-client: its parser reads /metrics as Prometheus would.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0 standardwebhooks \
-  openapi-spec-validator
+  openapi-spec-validator prometheus-client
 export SWITCHBOARD_TEST_PYTHON="$PWD/.venv/bin/python"
 
 say "format and lints"
