@@ -236,11 +236,7 @@ impl Agents {
         if let Some(a) = self.existing(tenant_id) {
             return Ok(a);
         }
-        let row = self
-            .store
-            .tenant(tenant_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
+        let row = self.store.existing_tenant(tenant_id).await?;
         self.actor_for(row).await
     }
 

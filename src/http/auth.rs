@@ -202,8 +202,7 @@ pub async fn platform_tenant_access(
     session: &Session,
     tenant_id: &str,
 ) -> Result<TenantAccess, AppError> {
-    let tenant =
-        state.store.tenant(tenant_id).await?.ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
+    let tenant = state.store.existing_tenant(tenant_id).await?;
     let membership = state.store.membership(tenant_id, &session.user.id).await?;
     if membership.is_none() && !session.is_super_admin() {
         return Err(AppError::Forbidden("you are not a member of this tenant".into()));

@@ -403,6 +403,11 @@ impl Store {
         self.read(move |c| Ok(tenants::table.find(id).first(c).optional()?)).await
     }
 
+    /// The tenant, or the 404 every surface answers for one that does not exist.
+    pub async fn existing_tenant(&self, id: &str) -> Result<TenantRow, crate::error::AppError> {
+        self.tenant(id).await?.ok_or_else(|| crate::error::AppError::NotFound("tenant not found".into()))
+    }
+
     pub async fn operator_tenant(&self) -> Result<Option<TenantRow>, StoreError> {
         self.read(|c| Ok(tenants::table.filter(tenants::is_operator.eq(true)).first(c).optional()?)).await
     }

@@ -285,8 +285,7 @@ pub async fn update(
             tracing::error!(tenant = %tenant_id, error = %e, "config saved, but the runtime could not be restarted");
         }
     }
-    let tenant =
-        state.store.tenant(&tenant_id).await?.ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
+    let tenant = state.store.existing_tenant(&tenant_id).await?;
     Ok(HttpResponse::Ok().json(TenantConfigView::of(&tenant)))
 }
 

@@ -210,11 +210,7 @@ pub async fn pairing_code(
             .submit(WriteRequest(vec![rows::set_pairing_code(access.tenant.id.clone(), fresh, true)]))
             .await?;
         // Two first reads at once: the one written first wins for both.
-        let tenant = state
-            .store
-            .tenant(&access.tenant.id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
+        let tenant = state.store.existing_tenant(&access.tenant.id).await?;
         sealed = tenant.pairing_code_sealed;
     }
     let sealed = sealed.ok_or_else(|| AppError::internal("pairing code missing after it was written"))?;

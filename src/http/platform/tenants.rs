@@ -213,11 +213,7 @@ pub async fn update(
             ),
         ]))
         .await?;
-    let tenant = state
-        .store
-        .tenant(&access.tenant.id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("tenant not found".into()))?;
+    let tenant = state.store.existing_tenant(&access.tenant.id).await?;
     Ok(HttpResponse::Ok().json(view(&state, tenant, access.role().map(|r| r.as_str().to_string()))))
 }
 
