@@ -447,7 +447,8 @@ pub async fn tenant_resources(
         None => CurrentResources::default(),
     };
     let since = now_ms() - window;
-    let samples = state.store.resource_history(&tenant_id, since - since.rem_euclid(bucket)).await?;
+    // Nothing older than the range: the first bucket may be partial (its `ts` is still its start).
+    let samples = state.store.resource_history(&tenant_id, since).await?;
     Ok(HttpResponse::Ok().json(TenantResources { current, history: buckets(&samples, bucket) }))
 }
 
