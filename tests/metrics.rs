@@ -3,7 +3,9 @@
 //! scripted lifecycle — routed, accepted, resolved, declined, reassigned, a
 //! missed reservation, an expiry, webhook deliveries that succeed and fail —
 //! every family of the routing, actor, webhook, store, HTTP and tenant groups
-//! is present, and every counter and histogram among them has moved.
+//! is present, and every counter and histogram among them has moved. A
+//! commit the database refuses (a trigger injects the fault) moves
+//! `switchboard_store_failed_batches_total` and is never acknowledged.
 
 mod common;
 #[path = "common/escalation.rs"]
@@ -154,4 +156,59 @@ async fn every_family_moves_through_a_scripted_lifecycle() {
     // Tenants by runtime state: the operator tenant runs on the embedded runtime.
     assert!(total(&after, "switchboard_tenants", &["status=running", "runtime=embedded"]) >= 1.0);
     assert!(present(&after, "process_resident_memory_bytes"));
+}
+
+/// Makes the database refuse every new escalation whose query is `query`,
+/// as a full disk or a broken constraint would: a fault injected below the
+/// Store, which only sees its commit fail.
+fn refuse_escalations(app: &common::TestApp, query: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    if app.db.is_postgres() {
+        let mut conn = diesel::PgConnection::establish(&app.db.url).expect("connect to the test database");
+        conn.batch_execute(&format!(
+            "CREATE FUNCTION refuse_escalation() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_escalation BEFORE INSERT ON escalations FOR EACH ROW \
+             WHEN (NEW.query = '{query}') EXECUTE FUNCTION refuse_escalation();"
+        ))
+        .expect("install the trigger");
+    } else {
+        let path = app.db.url.strip_prefix("sqlite://").expect("a sqlite:// URL");
+        let mut conn = diesel::SqliteConnection::establish(path).expect("open the test database");
+        conn.batch_execute(&format!(
+            "CREATE TRIGGER refuse_escalation BEFORE INSERT ON escalations \
+             WHEN NEW.query = '{query}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+        ))
+        .expect("install the trigger");
+    }
+}
+
+#[actix_web::test]
+async fn a_batch_the_database_refuses_is_counted_and_never_acknowledged() {
+    let app = common::spawn_app().await;
+    let api = Api::of(&app);
+    let key = switchboard::identity::accounts::new_operator_key(&app.state.store).await.unwrap();
+    let key = key.as_str();
+    refuse_escalations(&app, "refused by the database");
+    let before = scrape(&app).await;
+
+    let body = json!({"domain": "metrics.fault", "query": "refused by the database", "priority": "batch"});
+    let resp = app.client.post(app.url("/escalations")).header("X-API-Key", key).json(&body).send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_server_error(), "a refused commit is not acknowledged: {status} {text}");
+    assert!(!text.contains("injected fault"), "the database's message stays in the log: {text}");
+    // Nothing of it is visible, and the next write goes through.
+    let listed = app.client.get(app.url("/escalations")).header("X-API-Key", key).send().await.unwrap();
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    assert!(!listed.to_string().contains("metrics.fault"), "the refused case was not stored: {listed}");
+    api.case(key, "metrics.fault", "batch").await;
+
+    let after = scrape(&app).await;
+    let (b, a) = (
+        total(&before, "switchboard_store_failed_batches_total", &[]),
+        total(&after, "switchboard_store_failed_batches_total", &[]),
+    );
+    assert_eq!(a - b, 1.0, "one failed batch: {b} → {a}");
 }
