@@ -194,7 +194,8 @@ async fn a_batch_the_database_refuses_is_counted_and_never_acknowledged() {
     let before = scrape(&app).await;
 
     let body = json!({"domain": "metrics.fault", "query": "refused by the database", "priority": "batch"});
-    let resp = app.client.post(app.url("/escalations")).header("X-API-Key", key).json(&body).send().await.unwrap();
+    let resp =
+        app.client.post(app.url("/escalations")).header("X-API-Key", key).json(&body).send().await.unwrap();
     let status = resp.status();
     let text = resp.text().await.unwrap();
     assert!(status.is_server_error(), "a refused commit is not acknowledged: {status} {text}");
