@@ -252,7 +252,9 @@ pub fn metrics_handle() -> PrometheusHandle {
             };
             let handle = recorder.handle();
             // Another recorder may already be installed (e.g. by an embedding test); keep ours readable anyway.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                crate::telemetry::describe_metrics();
+            }
             handle
         })
         .clone()

@@ -156,6 +156,49 @@ async fn every_family_moves_through_a_scripted_lifecycle() {
     // Tenants by runtime state: the operator tenant runs on the embedded runtime.
     assert!(total(&after, "switchboard_tenants", &["status=running", "runtime=embedded"]) >= 1.0);
     assert!(present(&after, "process_resident_memory_bytes"));
+
+    // Every family exported is in the catalogue with its kind and a HELP line.
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut parts = line.split_whitespace().skip(2);
+        let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+        let known =
+            catalogue(name).unwrap_or_else(|| panic!("{name} is exported but not in telemetry::METRICS"));
+        assert_eq!(format!("{:?}", known.kind).to_lowercase(), kind, "{name}");
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP line");
+    }
+}
+
+fn catalogue(name: &str) -> Option<&'static switchboard::telemetry::MetricFamily> {
+    switchboard::telemetry::METRICS.iter().find(|f| f.name == name)
+}
+
+#[actix_web::test]
+async fn counters_without_labels_start_at_zero() {
+    use switchboard::telemetry::{MetricKind, METRICS};
+    let app = common::spawn_app().await;
+    let m = scrape(&app).await;
+    for f in METRICS.iter().filter(|f| f.kind == MetricKind::Counter && f.labels.is_empty()) {
+        assert!(
+            m.contains_key(&format!("{}{{}}", f.name)),
+            "{} is not exported before its first event",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn the_readme_lists_every_metric_family_with_its_labels() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for f in switchboard::telemetry::METRICS {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}`", f.name)))
+            .unwrap_or_else(|| panic!("README has no metrics table row for {}", f.name));
+        for label in f.labels {
+            assert!(row.contains(&format!("`{label}`")), "README row of {} lacks label {label}", f.name);
+        }
+    }
 }
 
 /// Makes the database refuse every new escalation whose query is `query`,
