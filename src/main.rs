@@ -18,9 +18,30 @@ use switchboard::telemetry;
 /// those agents for many tenants.
 ///
 /// Settings come from built-in defaults, then `switchboard.toml` (or --config),
-/// then SWITCHBOARD_* environment variables; see the README for the list.
+/// then SWITCHBOARD_* environment variables; the README's "Operating" section
+/// lists them all.
 #[derive(Parser)]
-#[command(name = "switchboard", version, about, long_about)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    long_about,
+    after_long_help = "\
+Most used settings (environment variables):
+  SWITCHBOARD_BIND            listen address (127.0.0.1:8080)
+  SWITCHBOARD_DATABASE_URL    sqlite://PATH (sqlite://data/switchboard.db) or postgres://...
+  SWITCHBOARD_DATA_DIR        master key, tenant logs and runtime directories (data)
+  SWITCHBOARD_BOOTSTRAP_ADMIN email of a super-admin created at start if missing
+  SWITCHBOARD_MAIL            log | file:DIR | smtp://host:port: where one-time codes go
+  SWITCHBOARD_LOG             tracing filter (info); SWITCHBOARD_LOG_FORMAT=json for JSON lines
+
+Examples:
+  switchboard                                   serve on SQLite in ./data
+  SWITCHBOARD_DATABASE_URL=postgres://u:p@db/sb switchboard serve
+  switchboard admin token --email ops@example.com
+
+Once serving: /healthz, /readyz, /metrics (Prometheus), /openapi.json and /docs."
+)]
 struct Cli {
     /// Configuration file (default: ./switchboard.toml when present).
     #[arg(long, global = true, value_name = "PATH", env = "SWITCHBOARD_CONFIG")]
@@ -33,13 +54,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the three APIs and the operator endpoints (the default).
+    ///
+    /// Listens at once: /healthz answers while the process serves, /readyz
+    /// answers 503 until the database is reachable, migrations are applied and
+    /// the actors are rebuilt from it (an unreachable database is retried with
+    /// back-off). SIGTERM or SIGINT stops accepting, lets in-flight requests
+    /// finish within SWITCHBOARD_SHUTDOWN_TIMEOUT, flushes the Store and exits 0.
     Serve,
     /// Apply pending database migrations, then exit.
+    ///
+    /// `serve` applies them too; this is for deployments that migrate first.
     Migrate,
-    /// Measure durable writes per second on the configured database: group
-    /// commit through the Store vs one transaction per write.
+    /// Measure durable writes per second on the configured database.
+    ///
+    /// Group commit through the Store vs one transaction per write, with
+    /// --senders concurrent senders; it writes rows of its own and deletes them
+    /// at the end unless --keep.
     BenchStore(BenchArgs),
-    /// Operator tasks on the configured database.
+    /// Operator tasks on the configured database (keys, tokens, secrets).
+    ///
+    /// Each runs with the server's settings (same config file and
+    /// environment) against its database, and prints one value on stdout.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Run one tenant's agent runtime (the `process` runtime's child). The
@@ -55,29 +90,35 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Print a new Escalation API key (`cero_...`) of the operator tenant, whose
-    /// experts serve every tenant and whose plan has no escalation limits.
+    /// Print a new Escalation API key of the operator tenant.
+    ///
+    /// A `cero_...` key of the operator tenant, whose experts serve every
+    /// tenant and whose plan has no escalation limits.
     OperatorKey,
-    /// Make an active Cerebral (offline provider, no SOPs) in the operator
-    /// tenant and print it with a new Agent API key (`sk_live_...`) as one
-    /// JSON line `{"cerebral_id", "api_key"}`. The operator tenant's plan has
-    /// no request limits or token budget, so this is what `switchboard-load
-    /// message` drives.
+    /// Make a Cerebral and an Agent API key in the operator tenant.
+    ///
+    /// An active Cerebral (offline provider, no SOPs) and a new Agent API key
+    /// (`sk_live_...`) for it, printed as one JSON line `{"cerebral_id",
+    /// "api_key"}`. The operator tenant's plan has no request limits or token
+    /// budget, so this is what `switchboard-load message` drives.
     AgentKey {
         /// The Cerebral's name.
         #[arg(long, default_value = "load test")]
         name: String,
     },
-    /// Print a Platform API token (a JWT, as the one-time-code sign-in gives)
-    /// for an existing user, e.g. the bootstrap admin, for scripts and load
-    /// tests. It lasts SWITCHBOARD_JWT_TTL and logout revokes it.
+    /// Print a Platform API token (JWT) for an existing user.
+    ///
+    /// The same token the one-time-code sign-in gives, e.g. for the bootstrap
+    /// admin, for scripts and `switchboard-load --token`. It lasts
+    /// SWITCHBOARD_JWT_TTL and logout revokes it.
     Token {
         /// The user's email.
         #[arg(long)]
         email: String,
     },
-    /// Print the `webhook_secret` (`whsec_...`) that signs a tenant's
-    /// `callback_url` deliveries, making one if the tenant has none yet.
+    /// Print the secret that signs a tenant's `callback_url` deliveries.
+    ///
+    /// The tenant's `webhook_secret` (`whsec_...`), made if it has none yet.
     WebhookSecret {
         /// The tenant's id; the operator tenant's when omitted.
         #[arg(long)]
@@ -257,4 +298,15 @@ async fn bench_store(settings: &Settings, args: BenchArgs) -> Result<(), Startup
         print!("{}", report.table());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks of every command, argument and help text.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }
