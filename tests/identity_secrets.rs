@@ -1,6 +1,7 @@
 //! No secret is stored in plain text: passwords, API keys, one-time codes,
-//! verification tokens, JWTs, webhook secrets and provider API keys are
-//! created through the API, then the whole database is searched for them.
+//! verification tokens, JWTs, webhook secrets (callback and `/v1`), provider
+//! API keys, expert tokens, channel tokens and pairing codes are created
+//! through the API, then the whole database is searched for them.
 
 mod common;
 
@@ -98,7 +99,7 @@ async fn no_secret_is_stored_in_plain_text() {
 
     let provider_key = "sk-provider-0123456789-secret";
     secrets.push(provider_key.into());
-    let (status, _) = app
+    let (status, tenant) = app
         .post(
             "/api/tenants",
             json!({"name": "T", "provider": "openai", "api_key": provider_key}),
@@ -106,7 +107,59 @@ async fn no_secret_is_stored_in_plain_text() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    app.post("/api/auth/logout", json!({}), &[("Authorization", &format!("Bearer {admin_jwt}"))]).await;
+    let tenant = tenant["id"].as_str().unwrap().to_string();
+    let admin = format!("Bearer {admin_jwt}");
+
+    // An expert's token, and the one that replaces it.
+    let esc_key = reg["api_key"].as_str().unwrap();
+    let (status, expert) = app
+        .post(
+            "/experts",
+            json!({"name": "E", "email": "e@example.com", "domains": ["secrets.check"]}),
+            &[("X-API-Key", esc_key)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{expert}");
+    secrets.push(expert["expert_token"].as_str().unwrap().into());
+    let (status, renewed) = app
+        .post(
+            &format!("/experts/{}/token", expert["id"].as_str().unwrap()),
+            json!({}),
+            &[("X-API-Key", esc_key)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    secrets.push(renewed["expert_token"].as_str().unwrap().into());
+
+    // A channel's bot token, nested secrets, and the tenant's pairing code.
+    let bot_token = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ";
+    secrets.push(bot_token.into());
+    let (status, ch) = app
+        .post(
+            &format!("/api/tenants/{tenant}/channels"),
+            json!({"kind": "telegram", "config": {"bot_token": bot_token, "nested": {"client_secret": "nested-client-secret-42"}}}),
+            &[("Authorization", &admin)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ch}");
+    secrets.push("nested-client-secret-42".into());
+    let (status, pairing) =
+        app.get(&format!("/api/tenants/{tenant}/pairing-code"), &[("Authorization", &admin)]).await;
+    assert_eq!(status, StatusCode::OK, "{pairing}");
+    secrets.push(pairing["pairing_code"].as_str().unwrap().into());
+
+    // A /v1 webhook's signing secret.
+    let whsec = "whsec_c2VjcmV0cy1hdC1yZXN0LWNoZWNrLTAxMjM0NTY3ODk=";
+    secrets.push(whsec.into());
+    let (status, hook) = app
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://hooks.example.com/in", "events": ["conversation.completed"], "secret": whsec}),
+            &[("Authorization", &format!("Bearer {jwt}"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    app.post("/api/auth/logout", json!({}), &[("Authorization", &admin)]).await;
 
     let stored: Vec<String> = {
         use diesel::prelude::*;
@@ -130,8 +183,12 @@ async fn no_secret_is_stored_in_plain_text() {
     for secret in &secrets {
         assert!(!text.contains(secret.as_str()), "found a secret in plain text: {secret}");
         // Also the secret part without its prefix, and a long enough slice of it.
-        let body =
-            secret.trim_start_matches("cero_").trim_start_matches("sk_live_").trim_start_matches("whsec_");
+        let body = secret
+            .trim_start_matches("cero_")
+            .trim_start_matches("sk_live_")
+            .trim_start_matches("whsec_")
+            .trim_start_matches("exp_")
+            .trim_start_matches("ZERO-");
         if body.len() >= 12 {
             assert!(!text.contains(&body[..12]), "found part of a secret: {secret}");
         }
