@@ -331,11 +331,22 @@ impl jsonschema::Retrieve for NoRetrieval {
     }
 }
 
+/// Compiled size allowed for one `pattern` (or `patternProperties` key).
+const MAX_PATTERN_BYTES: usize = 1 << 20;
+
+/// `pattern`s run on the `regex` engine, which is linear in the input: a
+/// pattern such as `^(a+)+$` cannot backtrack catastrophically on an expert's
+/// answer. Lookarounds and back-references, which only a backtracking engine
+/// can run, make the schema invalid (400 when the case is created).
 fn build(schema: &Value) -> Result<jsonschema::Validator, SchemaError> {
-    jsonschema::options().with_retriever(NoRetrieval).build(schema).map_err(|e| SchemaError::Invalid {
-        pointer: e.instance_path().as_str().to_string(),
-        message: truncate(e.to_string()),
-    })
+    jsonschema::options()
+        .with_retriever(NoRetrieval)
+        .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(MAX_PATTERN_BYTES))
+        .build(schema)
+        .map_err(|e| SchemaError::Invalid {
+            pointer: e.instance_path().as_str().to_string(),
+            message: truncate(e.to_string()),
+        })
 }
 
 fn truncate(mut s: String) -> String {
@@ -421,6 +432,24 @@ mod tests {
         assert_send_sync::<SchemaCache>();
         assert_send_sync::<CompiledSchema>();
         assert_send_sync::<Arc<CompiledSchema>>();
+    }
+
+    #[test]
+    fn patterns_run_on_a_linear_time_engine() {
+        // A backtracking engine takes exponential time on this; the regex crate does not.
+        let schema =
+            json!({"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}});
+        let compiled = CompiledSchema::compile(&schema).expect("valid");
+        let evil = format!("{}!", "a".repeat(100_000));
+        assert!(!compiled.is_valid(&json!({"code": evil})));
+        assert!(compiled.is_valid(&json!({"code": "aaaa"})));
+        // Only a backtracking engine can run lookarounds and back-references: refused.
+        for pattern in ["^(?=a)a$", "^(a)\\1$", "(?<!x)y"] {
+            let schema = json!({"type": "string", "pattern": pattern});
+            assert!(CompiledSchema::compile(&schema).is_err(), "{pattern} accepted");
+        }
+        let keyed = json!({"type": "object", "patternProperties": {"^(?=k)": {"type": "string"}}});
+        assert!(CompiledSchema::compile(&keyed).is_err());
     }
 
     #[test]
