@@ -37,6 +37,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 408: the client did not send its whole body in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// 422: the request was understood but its content was rejected (Quality Gate).
@@ -67,6 +70,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -90,6 +94,7 @@ impl AppError {
             | AppError::Validation { .. }
             | AppError::MethodNotAllowed(_)
             | AppError::PayloadTooLarge(_)
+            | AppError::RequestTimeout(_)
             | AppError::UnsupportedMediaType(_) => "BAD_REQUEST",
             AppError::Unauthorized(_) => "UNAUTHORIZED",
             AppError::PaymentRequired(_) => "PAYMENT_REQUIRED",
@@ -126,6 +131,7 @@ impl AppError {
             404 => AppError::NotFound(msg("not found")),
             405 => AppError::MethodNotAllowed(msg("method not allowed")),
             409 => AppError::Conflict(msg("conflict")),
+            408 => AppError::RequestTimeout(msg("request timed out")),
             413 => AppError::PayloadTooLarge(msg("request body is larger than 1 MiB")),
             415 => AppError::UnsupportedMediaType(msg("unsupported content type")),
             422 => AppError::Unprocessable { message: msg("unprocessable"), errors: vec![] },

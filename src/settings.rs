@@ -142,6 +142,22 @@ pub const SETTINGS: &[SettingSpec] = &[
         default: Some("30s"),
         meaning: "how long a graceful stop waits for in-flight requests",
     },
+    SettingSpec {
+        key: "client_header_timeout",
+        default: Some("5s"),
+        meaning:
+            "how long a client may take to send a request's head (method, path, headers); then 408 and close",
+    },
+    SettingSpec {
+        key: "client_body_timeout",
+        default: Some("30s"),
+        meaning: "how long a client may take to send a request's whole body, once its head arrived; then 408",
+    },
+    SettingSpec {
+        key: "keep_alive",
+        default: Some("5s"),
+        meaning: "how long an idle kept-alive connection stays open",
+    },
 ];
 
 pub const ENV_PREFIX: &str = "SWITCHBOARD_";
@@ -358,6 +374,9 @@ pub struct Settings {
     pub store_batch_max: usize,
     pub db_pool_size: u32,
     pub shutdown_timeout: Duration,
+    pub client_header_timeout: Duration,
+    pub client_body_timeout: Duration,
+    pub keep_alive: Duration,
     pub signin_limit_per_email: RateQuota,
     pub signin_limit_per_client: RateQuota,
 }
@@ -507,6 +526,9 @@ impl Settings {
                 _ => Err("expected a whole number from 1 to 1000".to_string()),
             })?,
             shutdown_timeout: p.req("shutdown_timeout", parse_duration)?,
+            client_header_timeout: p.req("client_header_timeout", parse_positive_duration)?,
+            client_body_timeout: p.req("client_body_timeout", parse_positive_duration)?,
+            keep_alive: p.req("keep_alive", parse_positive_duration)?,
             signin_limit_per_email: p.req("signin_limit_per_email", RateQuota::parse)?,
             signin_limit_per_client: p.req("signin_limit_per_client", RateQuota::parse)?,
         })

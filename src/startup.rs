@@ -98,6 +98,7 @@ impl Application {
             .map_err(|e| StartupError::Fatal(format!("cannot listen on {}: {e}", settings.bind)))?;
         let port = listener.local_addr().map_err(|e| StartupError::Fatal(e.to_string()))?.port();
         let shutdown_timeout = settings.shutdown_timeout.as_secs().max(1);
+        let (client_header_timeout, keep_alive) = (settings.client_header_timeout, settings.keep_alive);
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             store,
@@ -128,6 +129,10 @@ impl Application {
                 .configure(extra)
                 .configure(http::configure)
         })
+        // A client slow to send its head is answered 408 and dropped; one slow to
+        // send its body gets 408 from the body reader (`http::extract`).
+        .client_request_timeout(client_header_timeout)
+        .keep_alive(keep_alive)
         .listen(listener)
         .map_err(|e| StartupError::Fatal(format!("cannot serve: {e}")))?
         .shutdown_timeout(shutdown_timeout)

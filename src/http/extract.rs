@@ -3,16 +3,22 @@
 //! wrong. A body that is empty counts as no body at all, whatever its
 //! Content-Type (the cerolabs SDK sends `application/json` with nothing on
 //! cancel and feedback): `OptionalJson` accepts that, `Json` answers 400.
+//! A body that has not fully arrived within `SWITCHBOARD_CLIENT_BODY_TIMEOUT`
+//! is 408, so a client trickling bytes cannot hold a request open for ever.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::MAX_BODY_BYTES;
 use crate::error::{AppError, FieldError};
+use crate::startup::AppState;
+
+/// When no application state is registered (tests mounting bare routes).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A required JSON body.
 #[derive(Debug)]
@@ -61,9 +67,20 @@ fn read_json_body(
     let content_type =
         req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.to_ascii_lowercase());
     let mut payload = payload.take();
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |s| s.settings.client_body_timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
     Box::pin(async move {
         let mut body = Vec::new();
-        while let Some(chunk) = payload.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout_at(deadline, payload.next()).await else {
+                return Err(AppError::RequestTimeout(format!(
+                    "the request body did not arrive within {}",
+                    humantime::format_duration(timeout)
+                )));
+            };
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read request body: {e}")))?;
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(AppError::PayloadTooLarge("request body is larger than 1 MiB".into()));
