@@ -18,6 +18,8 @@ say "toolchain and system packages"
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -e /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+# Debian's Chromium, driven headless by Playwright in tests/docs.rs (Playwright's own browser download is never used).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}"
@@ -48,12 +50,14 @@ fi
 say "Python test tools (virtualenv .venv)"
 # aiosmtpd: a real SMTP server on loopback for the smtp:// mail transport's test;
 # openapi-spec-validator: an independent check that /openapi.json is OpenAPI 3.1;
-# prometheus-client: its parser reads /metrics as Prometheus would.
+# prometheus-client: its parser reads /metrics as Prometheus would;
+# playwright: drives Debian's /usr/bin/chromium (executable_path; no `playwright install`);
+# jsonschema: checks every example of /openapi.json against its schema.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0 standardwebhooks \
-  openapi-spec-validator prometheus-client
+  openapi-spec-validator prometheus-client playwright==1.65.2 jsonschema
 export SWITCHBOARD_TEST_PYTHON="$PWD/.venv/bin/python"
 
 say "format and lints"

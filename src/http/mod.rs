@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod docs;
 pub mod escalation;
 pub mod extract;
 pub mod middleware;

@@ -2,7 +2,10 @@
 //! route is listed here when it is written.
 
 use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Components, Content, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{agent, escalation, operator, platform};
@@ -10,6 +13,7 @@ use crate::error::FieldError;
 
 /// Escalation API error.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Invalid API key"}))]
 pub struct DetailError {
     #[schema(example = "Invalid API key")]
     pub detail: String,
@@ -21,6 +25,8 @@ pub struct DetailError {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvelopeErrorBody {
+    /// `BAD_REQUEST`, `UNAUTHORIZED`, `PAYMENT_REQUIRED`, `FORBIDDEN`, `NOT_FOUND`, `CONFLICT`,
+    /// `UNPROCESSABLE`, `RATE_LIMITED`, `TENANT_NOT_RUNNING`, `CIRCUIT_OPEN` or `INTERNAL`.
     #[schema(example = "UNAUTHORIZED")]
     pub code: String,
     pub message: String,
@@ -30,17 +36,56 @@ pub struct EnvelopeErrorBody {
 
 /// Agent API error: `{"success": false, "error": {...}}`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "success": false,
+    "error": {
+        "code": "UNAUTHORIZED",
+        "message": "Missing or invalid X-API-Key header",
+        "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"
+    }
+}))]
 pub struct EnvelopeError {
     #[schema(example = false)]
     pub success: bool,
     pub error: EnvelopeErrorBody,
 }
 
+/// The Agent API's success envelope, `{"success": true, "data": ...}`: every
+/// `/v1` answer but an error.
+#[derive(ToSchema)]
+pub struct Envelope<T> {
+    #[schema(example = true)]
+    pub success: bool,
+    pub data: T,
+}
+
+/// `data` of `POST /v1/auth/verify-email`.
+#[derive(ToSchema)]
+#[schema(example = json!({"verified": true}))]
+pub struct Verified {
+    pub verified: bool,
+}
+
+/// `data` of `DELETE /v1/api-keys/{id}`.
+#[derive(ToSchema)]
+#[schema(example = json!({"deleted": true}))]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+/// `{}`: the Platform API's answer to an action that has nothing to return.
+#[derive(ToSchema)]
+#[schema(example = json!({}))]
+pub struct Empty {}
+
 /// Platform API and operator error.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": "human-readable message"}))]
 pub struct PlainError {
     #[schema(example = "human-readable message")]
     pub error: String,
+    /// Present on validation errors: the fields at fault.
+    pub errors: Option<Vec<FieldError>>,
 }
 
 struct SecuritySchemes;
@@ -71,6 +116,83 @@ impl Modify for UniqueOperationIds {
             for (method, op) in operations {
                 if let Some(op) = op {
                     op.operation_id = Some(format!("{method}_{slug}"));
+                }
+            }
+        }
+    }
+}
+
+/// Fills in the examples that follow from others, so that each is written once,
+/// on its type: an `Envelope_*` component's is `{"success": true, "data": <the
+/// data's example>}`, a body that is an array of a component with an example
+/// gets `[<that example>]`, and an optional body its type's.
+struct DerivedExamples;
+
+/// The whole-value example of a schema: its own, or its component's.
+#[allow(deprecated)] // `example` is what `#[schema(example = ...)]` fills in.
+fn example_of(schema: &RefOr<Schema>, components: &Components) -> Option<Value> {
+    match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.strip_prefix("#/components/schemas/")?;
+            example_of(components.schemas.get(name)?, components)
+        }
+        RefOr::T(Schema::Object(o)) => o.example.clone().or_else(|| o.examples.first().cloned()),
+        RefOr::T(Schema::Array(a)) => match (&a.example, a.examples.first(), &a.items) {
+            (Some(e), _, _) | (None, Some(e), _) => Some(e.clone()),
+            (None, None, ArrayItems::RefOrSchema(item)) => Some(json!([example_of(item, components)?])),
+            (None, None, ArrayItems::False) => None,
+        },
+        _ => None,
+    }
+}
+
+fn fill(content: &mut Content, components: &Components) {
+    if content.example.is_some() || !content.examples.is_empty() {
+        return;
+    }
+    content.example = match &content.schema {
+        Some(schema @ RefOr::T(Schema::Array(_))) => example_of(schema, components),
+        // An optional body (`Option<T>`) is `oneOf: [null, T]`: show T's example, not null.
+        Some(RefOr::T(Schema::OneOf(one_of))) => {
+            one_of.items.iter().find_map(|item| example_of(item, components))
+        }
+        _ => None,
+    };
+}
+
+impl Modify for DerivedExamples {
+    #[allow(deprecated)]
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else { return };
+        let envelopes: Vec<(String, Value)> = components
+            .schemas
+            .iter()
+            .filter(|(name, _)| name.starts_with("Envelope_"))
+            .filter_map(|(name, schema)| match schema {
+                RefOr::T(Schema::Object(o)) => {
+                    let data = example_of(o.properties.get("data")?, components)?;
+                    Some((name.clone(), json!({ "success": true, "data": data })))
+                }
+                _ => None,
+            })
+            .collect();
+        for (name, example) in envelopes {
+            if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(&name) {
+                o.example = Some(example);
+            }
+        }
+        let components = components.clone();
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in operations.into_iter().flatten() {
+                if let Some(body) = op.request_body.as_mut() {
+                    body.content.values_mut().for_each(|c| fill(c, &components));
+                }
+                for response in op.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        response.content.values_mut().for_each(|c| fill(c, &components));
+                    }
                 }
             }
         }
@@ -116,7 +238,7 @@ impl Modify for SecuritySchemes {
                        (`/v1`, envelope `{success, data | error:{code, message, requestId}}`), the Platform API \
                        (`/api`, errors `{\"error\"}`); plus operator endpoints.",
     ),
-    modifiers(&SecuritySchemes, &UniqueOperationIds),
+    modifiers(&SecuritySchemes, &UniqueOperationIds, &DerivedExamples),
     paths(
         operator::healthz,
         operator::readyz,
@@ -214,6 +336,7 @@ impl Modify for SecuritySchemes {
         EnvelopeError,
         EnvelopeErrorBody,
         PlainError,
+        Empty,
     )),
     tags(
         (name = "operator", description = "Liveness, readiness, metrics and this document"),

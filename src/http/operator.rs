@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::startup::AppState;
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "version": "0.1.0"}))]
 pub struct Health {
     /// Always `ok` while the process serves.
     #[schema(example = "ok")]
@@ -19,6 +20,7 @@ pub struct Health {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": {"database": "ok", "actors": "ok", "backend": "sqlite"}}))]
 pub struct Readiness {
     /// `ready`, or `starting` until the database is reachable and the actors are rebuilt.
     #[schema(example = "ready")]
@@ -56,7 +58,8 @@ pub async fn healthz() -> HttpResponse {
     tag = "operator",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "Starting, or the database is unreachable", body = Readiness)
+        (status = 503, description = "Starting, or the database is unreachable", body = Readiness,
+            example = json!({"status": "starting", "checks": {"database": "ok", "actors": "pending", "backend": "sqlite"}}))
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -153,7 +156,8 @@ fn process_metrics() -> String {
     get,
     path = "/openapi.json",
     tag = "operator",
-    responses((status = 200, description = "OpenAPI 3.1 document of every surface", content_type = "application/json", body = Object))
+    responses((status = 200, description = "OpenAPI 3.1 document of every surface", content_type = "application/json", body = Object,
+        example = json!({"openapi": "3.1.0", "info": {"title": "Switchboard", "version": "0.1.0"}, "paths": {"/healthz": {}}})))
 )]
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(state.openapi.clone())
@@ -164,5 +168,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)))
+        // Swagger UI rendering /openapi.json; documentation of the document, not in it.
+        .service(web::resource("/docs").route(web::get().to(super::docs::page)))
+        .service(web::resource("/docs/{file}").route(web::get().to(super::docs::asset)));
 }

@@ -19,6 +19,12 @@ use crate::store::identity as rows;
 use crate::store::WriteRequest;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Production Shopify Widget",
+    "cerebral_id": "0193a1c2-d4e5-7f6a-b8c9-d0e1f2a3b4c5",
+    "identity_mode": "identified",
+    "allowed_origins": ["https://myapp.com"]
+}))]
 pub struct CreateKeyRequest {
     /// Human-readable key name.
     pub name: String,
@@ -32,6 +38,13 @@ pub struct CreateKeyRequest {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "key_0193a6e57d1f7a2b8c3d4e5f6a7b8c9d",
+    "key": "sk_live_4qArx8L2vN7pQ1sT5wY9zB3dF6hJ0kM2nR8uX4cE",
+    "name": "Production Shopify Widget",
+    "status": "active",
+    "createdAt": "2026-02-25T21:44:11Z"
+}))]
 pub struct CreatedKey {
     pub id: String,
     /// The full key, shown exactly once.
@@ -43,6 +56,17 @@ pub struct CreatedKey {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "key_0193a6e57d1f7a2b8c3d4e5f6a7b8c9d",
+    "key": "sk_4qArx8L2••••••••••••",
+    "name": "Production Shopify Widget",
+    "status": "active",
+    "cerebralId": "0193a1c2-d4e5-7f6a-b8c9-d0e1f2a3b4c5",
+    "identityMode": "identified",
+    "allowedOrigins": ["https://myapp.com"],
+    "createdAt": "2026-02-25T21:44:11Z",
+    "lastUsedAt": "2026-02-26T18:00:00Z"
+}))]
 pub struct ListedKey {
     pub id: String,
     /// A masked preview.
@@ -82,7 +106,7 @@ fn parse_origin(raw: &str) -> Result<String, AppError> {
     security(("bearer" = [])),
     request_body = CreateKeyRequest,
     responses(
-        (status = 201, description = "`{success, data: CreatedKey}`", body = CreatedKey),
+        (status = 201, description = "`{success, data: CreatedKey}`", body = crate::http::openapi::Envelope<CreatedKey>),
         (status = 400, description = "Invalid field", body = crate::http::openapi::EnvelopeError),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
@@ -146,7 +170,7 @@ pub async fn create(
     get, path = "/v1/api-keys", tag = "agent: api keys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, data: [ListedKey]}`", body = [ListedKey]),
+        (status = 200, description = "`{success, data: [ListedKey]}`", body = crate::http::openapi::Envelope<Vec<ListedKey>>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
     )
 )]
@@ -180,9 +204,10 @@ pub async fn list(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id (`key_...`)")),
     responses(
-        (status = 200, description = "`{success, data: {deleted: true}}`"),
+        (status = 200, description = "`{success, data: {deleted: true}}`", body = crate::http::openapi::Envelope<crate::http::openapi::Deleted>),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
-        (status = 404, description = "Key not found or belongs to another tenant", body = crate::http::openapi::EnvelopeError),
+        (status = 404, description = "Key not found or belongs to another tenant", body = crate::http::openapi::EnvelopeError,
+            example = json!({"success": false, "error": {"code": "NOT_FOUND", "message": "Key not found", "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"}})),
     )
 )]
 pub async fn revoke(

@@ -15,6 +15,7 @@ use crate::identity::model::Email;
 use crate::startup::AppState;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane@example.com", "password": "correct horse battery", "name": "Jane Doe"}))]
 pub struct SignupRequest {
     pub email: String,
     /// At least 8 characters.
@@ -24,6 +25,7 @@ pub struct SignupRequest {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"userId": "usr_0193a6e24b7c7e109d2f5a8b3c4d1e21", "message": "Verification email sent"}))]
 pub struct SignupData {
     pub user_id: String,
     #[schema(example = "Verification email sent")]
@@ -31,11 +33,13 @@ pub struct SignupData {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"token": "vrf_Xq3L9pT2mW7sK4dR8nB1cF6hJ0gZ5yA2"}))]
 pub struct VerifyEmailRequest {
     pub token: String,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane@example.com", "password": "correct horse battery"}))]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -50,6 +54,10 @@ pub struct LoginUser {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c3JfMDE5M2E2ZTIifQ.c2lnbmF0dXJl",
+    "user": {"id": "usr_0193a6e24b7c7e109d2f5a8b3c4d1e21", "email": "jane@example.com", "tenantId": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20"}
+}))]
 pub struct LoginData {
     pub token: String,
     pub user: LoginUser,
@@ -64,7 +72,7 @@ fn email(raw: &str) -> Result<Email, AppError> {
     post, path = "/v1/auth/signup", tag = "agent: auth",
     request_body = SignupRequest,
     responses(
-        (status = 201, description = "`{success, data: SignupData}`", body = SignupData),
+        (status = 201, description = "`{success, data: SignupData}`", body = crate::http::openapi::Envelope<SignupData>),
         (status = 400, description = "Bad email or password shorter than 8", body = crate::http::openapi::EnvelopeError),
         (status = 409, description = "Email already registered", body = crate::http::openapi::EnvelopeError),
         (status = 429, description = "Too many sign-in attempts", body = crate::http::openapi::EnvelopeError),
@@ -87,7 +95,7 @@ pub async fn signup(
     post, path = "/v1/auth/verify-email", tag = "agent: auth",
     request_body = VerifyEmailRequest,
     responses(
-        (status = 200, description = "`{success, data: {verified: true}}`"),
+        (status = 200, description = "`{success, data: {verified: true}}`", body = crate::http::openapi::Envelope<crate::http::openapi::Verified>),
         (status = 400, description = "Invalid or expired token", body = crate::http::openapi::EnvelopeError),
     )
 )]
@@ -104,8 +112,9 @@ pub async fn verify_email(
     post, path = "/v1/auth/login", tag = "agent: auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "`{success, data: LoginData}`", body = LoginData),
-        (status = 401, description = "Invalid credentials", body = crate::http::openapi::EnvelopeError),
+        (status = 200, description = "`{success, data: LoginData}`", body = crate::http::openapi::Envelope<LoginData>),
+        (status = 401, description = "Invalid credentials", body = crate::http::openapi::EnvelopeError,
+            example = json!({"success": false, "error": {"code": "UNAUTHORIZED", "message": "Invalid credentials", "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"}})),
         (status = 403, description = "Email not verified", body = crate::http::openapi::EnvelopeError),
         (status = 429, description = "Too many sign-in attempts", body = crate::http::openapi::EnvelopeError),
     )

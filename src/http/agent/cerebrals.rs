@@ -25,6 +25,20 @@ const MAX_PROVIDER_CHARS: usize = 100;
 const MAX_MODEL_CHARS: usize = 200;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Order assistant",
+    "system_prompt": "You answer questions about orders, briefly.",
+    "model": "gpt-4o-mini",
+    "status": "active",
+    "sops": [{
+        "name": "order_status_lookup",
+        "match": {"keywords": ["order", "status"]},
+        "actions": [
+            {"type": "http", "method": "GET", "url": "https://shop.example.com/api/orders/{{metadata.order_id}}", "body": null},
+            {"type": "reply", "template": "Your order is on its way."}
+        ]
+    }]
+}))]
 pub struct CreateCerebralRequest {
     /// 1–200 characters.
     #[schema(example = "Order assistant")]
@@ -46,6 +60,7 @@ pub struct CreateCerebralRequest {
 /// Any subset of the create fields; `null` clears `system_prompt`, `provider`,
 /// `model` and `sops`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"status": "paused", "model": null}))]
 pub struct PatchCerebralRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -78,6 +93,24 @@ where
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "0193a1c2-d4e5-7f6a-b8c9-d0e1f2a3b4c5",
+    "name": "Order assistant",
+    "systemPrompt": "You answer questions about orders, briefly.",
+    "provider": null,
+    "model": "gpt-4o-mini",
+    "status": "active",
+    "sops": [{
+        "name": "order_status_lookup",
+        "match": {"keywords": ["order", "status"]},
+        "actions": [
+            {"type": "http", "method": "GET", "url": "https://shop.example.com/api/orders/{{metadata.order_id}}", "body": null},
+            {"type": "reply", "template": "Your order is on its way."}
+        ]
+    }],
+    "createdAt": "2026-02-25T21:44:11Z",
+    "updatedAt": "2026-02-25T21:44:11Z"
+}))]
 pub struct CerebralView {
     /// A UUID.
     #[schema(example = "0193a1c2-d4e5-7f6a-b8c9-d0e1f2a3b4c5")]
@@ -93,6 +126,7 @@ pub struct CerebralView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a1c2-d4e5-7f6a-b8c9-d0e1f2a3b4c5", "deleted": true}))]
 pub struct DeletedCerebral {
     pub id: String,
     pub deleted: bool,
@@ -168,7 +202,7 @@ async fn owned(state: &AppState, tenant: &AgentTenant, id: String) -> Result<Cer
     security(("bearer" = [])),
     request_body = CreateCerebralRequest,
     responses(
-        (status = 201, description = "`{success, data: CerebralView}`", body = CerebralView),
+        (status = 201, description = "`{success, data: CerebralView}`", body = crate::http::openapi::Envelope<CerebralView>),
         (status = 400, description = "Invalid field or SOP", body = crate::http::openapi::EnvelopeError),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
@@ -224,7 +258,7 @@ pub async fn create(
     get, path = "/v1/cerebrals", tag = "agent: cerebrals",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, data: [CerebralView]}`", body = [CerebralView]),
+        (status = 200, description = "`{success, data: [CerebralView]}`", body = crate::http::openapi::Envelope<Vec<CerebralView>>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
     )
 )]
@@ -245,7 +279,7 @@ pub async fn list(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Cerebral id (a UUID)")),
     responses(
-        (status = 200, description = "`{success, data: CerebralView}`", body = CerebralView),
+        (status = 200, description = "`{success, data: CerebralView}`", body = crate::http::openapi::Envelope<CerebralView>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::EnvelopeError),
     )
@@ -268,7 +302,7 @@ pub async fn get(
     params(("id" = String, Path, description = "Cerebral id (a UUID)")),
     request_body = PatchCerebralRequest,
     responses(
-        (status = 200, description = "`{success, data: CerebralView}`", body = CerebralView),
+        (status = 200, description = "`{success, data: CerebralView}`", body = crate::http::openapi::Envelope<CerebralView>),
         (status = 400, description = "Invalid field or SOP", body = crate::http::openapi::EnvelopeError),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
@@ -336,7 +370,7 @@ pub async fn patch(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Cerebral id (a UUID)")),
     responses(
-        (status = 200, description = "`{success, data: {id, deleted: true}}`", body = DeletedCerebral),
+        (status = 200, description = "`{success, data: {id, deleted: true}}`", body = crate::http::openapi::Envelope<DeletedCerebral>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
         (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::EnvelopeError),

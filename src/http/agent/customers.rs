@@ -451,6 +451,14 @@ pub async fn caller_tenant(state: &AppState, req: &HttpRequest) -> Result<String
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "email": "jane@example.com",
+    "phone": "+15551234567",
+    "name": "Jane Doe",
+    "external_id": "shopify_cust_123",
+    "metadata": {"plan": "pro"},
+    "tags": ["vip"]
+}))]
 pub struct CreateCustomerRequest {
     /// Matched after `external_id`; stored lower case.
     #[schema(example = "jane@example.com")]
@@ -474,6 +482,17 @@ pub struct CreateCustomerRequest {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "cust_0193a1c2d4e57f6ab8c9d0e1f2a3b4c5",
+    "email": "jane@example.com",
+    "phone": "+15551234567",
+    "name": "Jane Doe",
+    "externalId": "shopify_cust_123",
+    "tags": ["vip"],
+    "metadata": {"plan": "pro"},
+    "createdAt": "2026-02-25T21:44:11Z",
+    "updatedAt": "2026-02-25T21:44:11Z"
+}))]
 pub struct CustomerView {
     #[schema(example = "cust_0193a1c2d4e57f6ab8c9d0e1f2a3b4c5")]
     pub id: String,
@@ -510,8 +529,8 @@ pub fn view(row: &CustomerRow) -> Result<CustomerView, AppError> {
     security(("api_key" = []), ("bearer" = [])),
     request_body = CreateCustomerRequest,
     responses(
-        (status = 201, description = "Created: `{success, data: CustomerView}`", body = CustomerView),
-        (status = 200, description = "Matched an existing customer, updated with the given fields", body = CustomerView),
+        (status = 201, description = "Created: `{success, data: CustomerView}`", body = crate::http::openapi::Envelope<CustomerView>),
+        (status = 200, description = "Matched an existing customer, updated with the given fields", body = crate::http::openapi::Envelope<CustomerView>),
         (status = 400, description = "Invalid field, or none of external_id, email, phone", body = crate::http::openapi::EnvelopeError),
         (status = 401, description = "Missing or invalid X-API-Key or JWT", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Origin not allowed for the key, or not a member of X-Tenant-Id", body = crate::http::openapi::EnvelopeError),
@@ -549,7 +568,7 @@ pub async fn create(
     security(("api_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "Customer id (`cust_...`)")),
     responses(
-        (status = 200, description = "`{success, data: CustomerView}`", body = CustomerView),
+        (status = 200, description = "`{success, data: CustomerView}`", body = crate::http::openapi::Envelope<CustomerView>),
         (status = 401, description = "Missing or invalid X-API-Key or JWT", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Origin not allowed for the key, or not a member of X-Tenant-Id", body = crate::http::openapi::EnvelopeError),
         (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::EnvelopeError),

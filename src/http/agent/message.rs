@@ -30,6 +30,13 @@ const MAX_METADATA_BYTES: usize = 16 * 1024;
 const MAX_TRANSCRIPT: i64 = 1_000;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "message": "What is the status of order #1234?",
+    "session_id": "user-abc-123",
+    "customer_id": "cust_0193a1c2d4e57f6ab8c9d0e1f2a3b4c5",
+    "identity": {"email": "jane@example.com", "name": "Jane Doe"},
+    "metadata": {"channel": "web", "locale": "en-US", "order_id": "1234"}
+}))]
 pub struct MessageRequest {
     /// The message to send to the Cerebral.
     #[schema(example = "What is the status of order #1234?")]
@@ -113,15 +120,35 @@ fn check(body: MessageRequest) -> Result<Checked, AppError> {
     params(("id" = String, Path, description = "Cerebral id (a UUID)")),
     request_body = MessageRequest,
     responses(
-        (status = 200, description = "`{success, data: Reply}`", body = Reply),
+        (status = 200, description = "`{success, data: Reply}`", body = crate::http::openapi::Envelope<Reply>,
+            example = json!({
+                "success": true,
+                "data": {
+                    "message": "Order #1234 is currently in transit. Expected delivery tomorrow 2–6pm.",
+                    "session_id": "user-abc-123",
+                    "execution_id": "exec_0193a6f41b2c7d3e8f4a5b6c7d8e9f01",
+                    "metadata": {
+                        "model": "gpt-4o-mini",
+                        "tokens_used": 312,
+                        "actions_executed": 1,
+                        "latency_ms": 1847,
+                        "sop_matched": "order_status_lookup",
+                        "escalation_ids": []
+                    }
+                }
+            })),
         (status = 400, description = "Missing or invalid field", body = crate::http::openapi::EnvelopeError),
         (status = 401, description = "Invalid or missing X-API-Key header", body = crate::http::openapi::EnvelopeError),
-        (status = 402, description = "Daily LLM budget exhausted", body = crate::http::openapi::EnvelopeError),
+        (status = 402, description = "Daily LLM budget exhausted", body = crate::http::openapi::EnvelopeError,
+            example = json!({"success": false, "error": {"code": "PAYMENT_REQUIRED", "message": "the daily LLM budget of 200000 tokens is spent (200312 used); it resets at midnight UTC", "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"}})),
         (status = 403, description = "Key locked to another Cerebral, another tenant's Cerebral, or Origin not allowed", body = crate::http::openapi::EnvelopeError),
         (status = 404, description = "Cerebral not found, or draft/paused", body = crate::http::openapi::EnvelopeError),
-        (status = 422, description = "identity_mode is required but no identity or customer_id", body = crate::http::openapi::EnvelopeError),
-        (status = 429, description = "Rate limit exceeded; see Retry-After", body = crate::http::openapi::EnvelopeError),
-        (status = 503, description = "TENANT_NOT_RUNNING, or CIRCUIT_OPEN (model provider unavailable)", body = crate::http::openapi::EnvelopeError),
+        (status = 422, description = "identity_mode is required but no identity or customer_id", body = crate::http::openapi::EnvelopeError,
+            example = json!({"success": false, "error": {"code": "UNPROCESSABLE", "message": "this API key's identity_mode is \"required\": send customer_id or identity", "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"}})),
+        (status = 429, description = "Rate limit exceeded; see Retry-After", body = crate::http::openapi::EnvelopeError,
+            example = json!({"success": false, "error": {"code": "RATE_LIMITED", "message": "Rate limit exceeded: 60 requests per minute for this tenant's plan", "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"}})),
+        (status = 503, description = "TENANT_NOT_RUNNING, or CIRCUIT_OPEN (model provider unavailable)", body = crate::http::openapi::EnvelopeError,
+            example = json!({"success": false, "error": {"code": "TENANT_NOT_RUNNING", "message": "the tenant's container is stopped, not running: deploy it first", "requestId": "req_0193a6f17c1e7d2a9a513b3f2f0c8e11"}})),
     )
 )]
 pub async fn message(
@@ -246,6 +273,11 @@ pub struct HealthView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant": {"requests_per_minute": 60, "requests_per_hour": 1000, "requests_per_day": 10000},
+    "current": {"minute": 12, "hour": 284, "day": 1847},
+    "health": {"budget_state": "ok", "circuit_state": "closed"}
+}))]
 pub struct RateLimits {
     pub tenant: TenantLimits,
     pub current: CurrentUsage,
@@ -273,7 +305,7 @@ fn rate_limits_view(h: &Health) -> RateLimits {
     get, path = "/v1/rate-limits", tag = "agent: rate limits",
     security(("api_key" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, data: RateLimits}`", body = RateLimits),
+        (status = 200, description = "`{success, data: RateLimits}`", body = crate::http::openapi::Envelope<RateLimits>),
         (status = 401, description = "No valid API key or JWT", body = crate::http::openapi::EnvelopeError),
         (status = 429, description = "Rate limit exceeded (API key)", body = crate::http::openapi::EnvelopeError),
     )
@@ -303,6 +335,30 @@ pub struct TranscriptEntry {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "cerebralId": "0193a1c2-d4e5-7f6a-b8c9-d0e1f2a3b4c5",
+    "sessionId": "user-abc-123",
+    "messages": [
+        {
+            "id": "mem_0193a6f41a2b7c3d8e4f5a6b7c8d9e01",
+            "role": "user",
+            "content": "What is the status of order #1234?",
+            "customerId": "cust_0193a1c2d4e57f6ab8c9d0e1f2a3b4c5",
+            "executionId": "exec_0193a6f41b2c7d3e8f4a5b6c7d8e9f01",
+            "escalationId": null,
+            "createdAt": "2026-02-25T21:44:11Z"
+        },
+        {
+            "id": "mem_0193a6f41c3d7e4f8a5b6c7d8e9f0a02",
+            "role": "assistant",
+            "content": "Order #1234 is currently in transit. Expected delivery tomorrow 2–6pm.",
+            "customerId": "cust_0193a1c2d4e57f6ab8c9d0e1f2a3b4c5",
+            "executionId": "exec_0193a6f41b2c7d3e8f4a5b6c7d8e9f01",
+            "escalationId": null,
+            "createdAt": "2026-02-25T21:44:13Z"
+        }
+    ]
+}))]
 pub struct Transcript {
     pub cerebral_id: String,
     pub session_id: String,
@@ -318,7 +374,7 @@ pub struct Transcript {
         ("session_id" = String, Path, description = "The session's id"),
     ),
     responses(
-        (status = 200, description = "`{success, data: Transcript}`", body = Transcript),
+        (status = 200, description = "`{success, data: Transcript}`", body = crate::http::openapi::Envelope<Transcript>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 404, description = "No such Cerebral (or another tenant's), or no such session", body = crate::http::openapi::EnvelopeError),
     )

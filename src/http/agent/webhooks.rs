@@ -24,6 +24,10 @@ use crate::webhooks::signing::{self, SigningKey};
 const MAX_PER_TENANT: usize = 50;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "url": "https://myapp.com/webhooks/cerebral",
+    "events": ["conversation.completed", "escalation.created"]
+}))]
 pub struct CreateWebhookRequest {
     /// Where events are POSTed: http(s), and not a private or internal address.
     #[schema(example = "https://myapp.com/webhooks/cerebral")]
@@ -37,6 +41,13 @@ pub struct CreateWebhookRequest {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "wh_0193a1c2d4e57f6ab8c9d0e1f2a3b4c6",
+    "url": "https://myapp.com/webhooks/cerebral",
+    "events": ["conversation.completed", "escalation.created"],
+    "secret": "whsec_****Sw2k",
+    "createdAt": "2026-02-25T21:44:11Z"
+}))]
 pub struct WebhookView {
     #[schema(example = "wh_0193a1c2d4e5f6a7b8c9d0e1f2a3b4c5")]
     pub id: String,
@@ -48,6 +59,7 @@ pub struct WebhookView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "wh_0193a1c2d4e57f6ab8c9d0e1f2a3b4c6", "deleted": true}))]
 pub struct DeletedWebhook {
     pub id: String,
     pub deleted: bool,
@@ -69,7 +81,17 @@ fn view(row: &WebhookRow, secret: String) -> WebhookView {
     security(("bearer" = [])),
     request_body = CreateWebhookRequest,
     responses(
-        (status = 201, description = "`{success, data: WebhookView}` with the full secret", body = WebhookView),
+        (status = 201, description = "`{success, data: WebhookView}` with the full secret", body = crate::http::openapi::Envelope<WebhookView>,
+            example = json!({
+                "success": true,
+                "data": {
+                    "id": "wh_0193a1c2d4e57f6ab8c9d0e1f2a3b4c6",
+                    "url": "https://myapp.com/webhooks/cerebral",
+                    "events": ["conversation.completed", "escalation.created"],
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    "createdAt": "2026-02-25T21:44:11Z"
+                }
+            })),
         (status = 400, description = "Bad URL (or a refused address), events or secret", body = crate::http::openapi::EnvelopeError),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
@@ -159,7 +181,7 @@ fn parse_events(raw: &[String]) -> Result<Vec<String>, AppError> {
     get, path = "/v1/webhooks", tag = "agent: webhooks",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, data: [WebhookView]}` with masked secrets", body = [WebhookView]),
+        (status = 200, description = "`{success, data: [WebhookView]}` with masked secrets", body = crate::http::openapi::Envelope<Vec<WebhookView>>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
     )
 )]
@@ -180,7 +202,7 @@ pub async fn list(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Webhook id (`wh_...`)")),
     responses(
-        (status = 200, description = "`{success, data: {id, deleted: true}}`", body = DeletedWebhook),
+        (status = 200, description = "`{success, data: {id, deleted: true}}`", body = crate::http::openapi::Envelope<DeletedWebhook>),
         (status = 401, description = "JWT required", body = crate::http::openapi::EnvelopeError),
         (status = 403, description = "Needs Manager or above", body = crate::http::openapi::EnvelopeError),
         (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::EnvelopeError),

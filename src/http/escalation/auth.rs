@@ -13,6 +13,7 @@ use crate::identity::model::{Email, Plan};
 use crate::startup::AppState;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "My Agent", "email": "dev@example.com", "company": "Acme Health"}))]
 pub struct RegisterRequest {
     /// Tenant or agent name.
     #[schema(example = "My Agent")]
@@ -24,6 +25,19 @@ pub struct RegisterRequest {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "api_key": "cero_0123456789abcdef0123456789abcdef0123456789abcdef",
+    "tier": "free",
+    "webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "next_steps": {
+        "authenticate": "send the api_key in the X-API-Key header",
+        "register_expert": "POST /experts",
+        "create_escalation": "POST /escalations",
+        "poll": "GET /escalations/{escalation_id} or /escalations/{escalation_id}/wait",
+        "docs": "/docs"
+    }
+}))]
 pub struct RegisterResponse {
     pub tenant_id: String,
     /// Shown once: store it.
@@ -39,6 +53,11 @@ pub struct RegisterResponse {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "api_key": "cero_9f2b44a1c3d5e7f90123456789abcdef0123456789abcdef",
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "tier": "free"
+}))]
 pub struct ApiKeyResponse {
     pub api_key: String,
     pub tenant_id: String,
@@ -53,6 +72,15 @@ pub struct UsageLimits {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "tier": "free",
+    "escalations_today": 5,
+    "escalations_this_month": 45,
+    "avg_resolution_time": 120.5,
+    "limits": {"escalations_per_day": 10, "escalations_per_month": 100},
+    "credits": 55
+}))]
 pub struct UsageResponse {
     pub tenant_id: String,
     pub tier: String,

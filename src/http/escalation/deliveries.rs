@@ -50,6 +50,21 @@ impl From<&DeliveryRecord> for DeliveryView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "escalation_id": "0193a6f0-7c1e-7d2a-9a51-3b3f2f0c8e11",
+    "deliveries": [{
+        "id": "msg_0193a6f52d1e7c3b9a8f7e6d5c4b3a29",
+        "event": "escalation.resolved",
+        "url": "https://agent.example.com/hooks/cero",
+        "status": "delivered",
+        "attempts": 1,
+        "last_status_code": 200,
+        "last_error": null,
+        "next_attempt_at": null,
+        "delivered_at": "2026-04-13T14:01:01Z",
+        "created_at": "2026-04-13T14:01:00Z"
+    }]
+}))]
 pub struct Deliveries {
     pub escalation_id: String,
     /// Oldest first.

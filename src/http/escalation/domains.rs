@@ -42,6 +42,20 @@ pub struct DomainView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"domains": [
+    {
+        "slug": "healthcare.rcm",
+        "category": "healthcare",
+        "name": "Revenue cycle management",
+        "description": "Medical coding (CPT, ICD-10), claims, denials and prior authorisation"
+    },
+    {
+        "slug": "legal.compliance",
+        "category": "legal",
+        "name": "Compliance",
+        "description": "Regulatory compliance, policies and audits"
+    }
+]}))]
 pub struct DomainsResponse {
     pub domains: Vec<DomainView>,
 }

@@ -37,6 +37,21 @@ pub struct CandidateInput {
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({
+    "domain": "healthcare.rcm",
+    "query": "Which CPT codes apply to this follow-up visit?",
+    "context": {"visit_notes": "Established patient, 25 minutes, medication review", "payer": "Aetna"},
+    "priority": "standard",
+    "output_schema": {
+        "type": "object",
+        "required": ["approved_cpts"],
+        "properties": {"approved_cpts": {"type": "array", "items": {"type": "string"}}}
+    },
+    "callback_url": "https://agent.example.com/hooks/cero",
+    "metadata": {"ticket": "T-1042"},
+    "task_type": "cpt_review",
+    "candidates": [{"answer": {"approved_cpts": ["99213"]}, "confidence": 0.62, "source": "agent"}]
+}))]
 pub struct CreateEscalationRequest {
     /// Expert domain, a lowercase dotted slug.
     #[schema(example = "healthcare.rcm")]
@@ -476,7 +491,8 @@ pub async fn transition(
     responses(
         (status = 200, description = "Full detail", body = EscalationDetail),
         (status = 401, description = "Missing or invalid API key", body = crate::http::openapi::DetailError),
-        (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::DetailError),
+        (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Escalation not found"})),
     )
 )]
 pub async fn get(
@@ -575,6 +591,7 @@ pub struct FeedbackInput {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"score": 0.9, "comment": "Clear and correct"}))]
 pub struct FeedbackBody {
     pub score: Option<f64>,
     pub comment: Option<String>,

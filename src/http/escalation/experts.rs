@@ -101,6 +101,14 @@ pub async fn record_of(state: &AppState, row: ExpertRow) -> Result<ExpertRecord,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Dr. Alice Chen",
+    "email": "alice@example.com",
+    "domains": ["healthcare.rcm"],
+    "credentials": ["CPC", "CCS"],
+    "tier": "senior",
+    "max_concurrent": 3
+}))]
 pub struct CreateExpertRequest {
     #[schema(example = "Dr. Alice Chen")]
     pub name: String,
@@ -123,7 +131,22 @@ pub struct CreateExpertRequest {
     security(("api_key" = [])),
     request_body = CreateExpertRequest,
     responses(
-        (status = 201, description = "Registered; `expert_token` is shown once", body = ExpertView),
+        (status = 201, description = "Registered; `expert_token` is shown once", body = ExpertView,
+            example = json!({
+                "id": "0193a6e9-2f4d-7b3a-8c1e-6d5f4a3b2c10",
+                "name": "Dr. Alice Chen",
+                "email": "alice@example.com",
+                "domains": ["healthcare.rcm"],
+                "credentials": ["CPC", "CCS"],
+                "tier": "senior",
+                "status": "available",
+                "max_concurrent": 3,
+                "quality_score": null,
+                "resolution_count": 0,
+                "platform_wide": false,
+                "created_at": "2026-04-13T09:00:00Z",
+                "expert_token": "exp_Zk3pQ8vR2mN6tY1wX4cB7dF0gH5jL9sA2eU6iO3kM8nP1qT4"
+            })),
         (status = 400, description = "Validation error", body = crate::http::openapi::DetailError),
         (status = 401, description = "Missing or invalid API key", body = crate::http::openapi::DetailError),
     )
@@ -257,6 +280,7 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "offline", "domains": ["healthcare.rcm", "healthcare.clinical"], "max_concurrent": 5}))]
 pub struct PatchExpertRequest {
     pub status: Option<String>,
     pub domains: Option<Vec<String>>,
@@ -321,7 +345,22 @@ fn not_found_as(e: AppError) -> AppError {
     security(("api_key" = [])),
     params(("expert_id" = String, Path)),
     responses(
-        (status = 200, description = "The profile with the new `expert_token`, shown once", body = ExpertView),
+        (status = 200, description = "The profile with the new `expert_token`, shown once", body = ExpertView,
+            example = json!({
+                "id": "0193a6e9-2f4d-7b3a-8c1e-6d5f4a3b2c10",
+                "name": "Dr. Alice Chen",
+                "email": "alice@example.com",
+                "domains": ["healthcare.rcm"],
+                "credentials": ["CPC", "CCS"],
+                "tier": "senior",
+                "status": "available",
+                "max_concurrent": 3,
+                "quality_score": 0.92,
+                "resolution_count": 41,
+                "platform_wide": false,
+                "created_at": "2026-04-13T09:00:00Z",
+                "expert_token": "exp_Q7wE2rT9yU4iO1pA6sD3fG8hJ5kL0zX2cV7bN4mM9qW1eR6t"
+            })),
         (status = 401, description = "Missing or invalid API key", body = crate::http::openapi::DetailError),
         (status = 404, description = "Not found or another tenant's", body = crate::http::openapi::DetailError),
     )

@@ -31,7 +31,8 @@ fn me(token: &ExpertToken) -> Result<ExpertId, AppError> {
     security(("expert_token" = [])),
     responses(
         (status = 200, description = "The profile", body = ExpertView),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
     )
 )]
 pub async fn get_me(state: web::Data<AppState>, token: ExpertToken) -> Result<HttpResponse, AppError> {
@@ -41,6 +42,7 @@ pub async fn get_me(state: web::Data<AppState>, token: ExpertToken) -> Result<Ht
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "busy"}))]
 pub struct PatchMeRequest {
     /// `available`, `busy` or `offline`.
     pub status: String,
@@ -56,7 +58,8 @@ pub struct PatchMeRequest {
     responses(
         (status = 200, description = "Updated", body = ExpertView),
         (status = 400, description = "Validation error", body = crate::http::openapi::DetailError),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
     )
 )]
 pub async fn patch_me(
@@ -87,7 +90,8 @@ pub struct MyCasesQuery {
     responses(
         (status = 200, description = "Newest first (at most 200)", body = [EscalationDetail]),
         (status = 400, description = "Bad filter", body = crate::http::openapi::DetailError),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
     )
 )]
 pub async fn my_cases(
@@ -110,7 +114,8 @@ pub async fn my_cases(
     params(("escalation_id" = String, Path)),
     responses(
         (status = 200, description = "Full detail", body = EscalationDetail),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
         (status = 404, description = "Not assigned to the caller", body = crate::http::openapi::DetailError),
     )
 )]
@@ -133,7 +138,8 @@ pub async fn my_case(
     params(("escalation_id" = String, Path)),
     responses(
         (status = 200, description = "In review", body = EscalationDetail),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
         (status = 404, description = "Not assigned to the caller", body = crate::http::openapi::DetailError),
         (status = 409, description = "Not routed", body = crate::http::openapi::DetailError),
     )
@@ -150,6 +156,13 @@ pub async fn accept(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "answer": {"approved_cpts": ["99213", "99214"]},
+    "confidence": 0.94,
+    "reasoning": "Short explanation of the coding rationale",
+    "source_candidate_id": "0193a6f0-7c1f-7a01-8b2c-9d3e4f5a6b7c",
+    "candidate_action": "edited"
+}))]
 pub struct ResolveRequest {
     /// Must validate against the escalation's `output_schema`.
     #[schema(value_type = Object, example = json!({"approved_cpts": ["99213", "99214"]}))]
@@ -175,10 +188,15 @@ pub struct ResolveRequest {
     responses(
         (status = 200, description = "Resolved", body = EscalationDetail),
         (status = 400, description = "Malformed body", body = crate::http::openapi::DetailError),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
         (status = 404, description = "Not assigned to the caller", body = crate::http::openapi::DetailError),
         (status = 409, description = "Not routed or in review (e.g. expired)", body = crate::http::openapi::DetailError),
-        (status = 422, description = "The Quality Gate refused the answer: every error, with its JSON pointer", body = crate::http::openapi::DetailError),
+        (status = 422, description = "The Quality Gate refused the answer: every error, with its JSON pointer", body = crate::http::openapi::DetailError,
+            example = json!({
+                "detail": "the answer does not match the escalation's output_schema (1 error)",
+                "errors": [{"path": "/answer/approved_cpts/0", "message": "99213 is not of type \"string\""}]
+            })),
     )
 )]
 pub async fn resolve(
@@ -226,6 +244,11 @@ pub async fn resolve(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "reason": "need_more_context",
+    "notes": "The visit notes do not say whether a procedure was performed",
+    "source_candidate_id": null
+}))]
 pub struct DeclineRequest {
     /// `need_more_context`, `out_of_scope`, `conflict_of_interest`, `too_busy` or `other`.
     #[schema(example = "need_more_context")]
@@ -245,7 +268,8 @@ pub struct DeclineRequest {
     responses(
         (status = 200, description = "Declined; the case as it returned to routing", body = EscalationDetail),
         (status = 400, description = "Validation error", body = crate::http::openapi::DetailError),
-        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError),
+        (status = 401, description = "Missing or invalid expert token", body = crate::http::openapi::DetailError,
+            example = json!({"detail": "Invalid expert token"})),
         (status = 404, description = "Not assigned to the caller", body = crate::http::openapi::DetailError),
         (status = 409, description = "Not routed or in review", body = crate::http::openapi::DetailError),
     )

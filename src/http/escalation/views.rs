@@ -9,6 +9,14 @@ use crate::http::agent::api_keys::rfc3339;
 
 /// The six fields of a create response and of each list item.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6f0-7c1e-7d2a-9a51-3b3f2f0c8e11",
+    "status": "pending",
+    "priority": "standard",
+    "domain": "healthcare.rcm",
+    "sla_deadline": "2026-04-13T14:23:00Z",
+    "created_at": "2026-04-13T13:53:00Z"
+}))]
 pub struct EscalationSummary {
     #[schema(example = "0193a6f0-7c1e-7d2a-9a51-3b3f2f0c8e11")]
     pub id: String,
@@ -70,6 +78,45 @@ pub struct FeedbackView {
 
 /// The full detail of an escalation.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6f0-7c1e-7d2a-9a51-3b3f2f0c8e11",
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "domain": "healthcare.rcm",
+    "query": "Which CPT codes apply to this follow-up visit?",
+    "context": {"visit_notes": "Established patient, 25 minutes, medication review", "payer": "Aetna"},
+    "priority": "standard",
+    "status": "resolved",
+    "output_schema": {
+        "type": "object",
+        "required": ["approved_cpts"],
+        "properties": {"approved_cpts": {"type": "array", "items": {"type": "string"}}}
+    },
+    "callback_url": "https://agent.example.com/hooks/cero",
+    "metadata": {"ticket": "T-1042"},
+    "task_type": "cpt_review",
+    "candidates": [{
+        "id": "0193a6f0-7c1f-7a01-8b2c-9d3e4f5a6b7c",
+        "answer": {"approved_cpts": ["99213"]},
+        "confidence": 0.62,
+        "source": "agent"
+    }],
+    "sla_deadline": "2026-04-13T14:23:00Z",
+    "created_at": "2026-04-13T13:53:00Z",
+    "routed_at": "2026-04-13T13:53:01Z",
+    "resolved_at": "2026-04-13T14:01:00Z",
+    "expert_id": "0193a6e9-2f4d-7b3a-8c1e-6d5f4a3b2c10",
+    "resolution": {
+        "escalation_id": "0193a6f0-7c1e-7d2a-9a51-3b3f2f0c8e11",
+        "expert_id": "0193a6e9-2f4d-7b3a-8c1e-6d5f4a3b2c10",
+        "answer": {"approved_cpts": ["99213", "99214"]},
+        "confidence": 0.95,
+        "reasoning": "25 minutes with medication management supports 99214 alongside the visit code",
+        "resolved_at": "2026-04-13T14:01:00Z",
+        "source_candidate_id": "0193a6f0-7c1f-7a01-8b2c-9d3e4f5a6b7c",
+        "candidate_action": "edited"
+    },
+    "feedback": {"score": 0.9, "comment": "Clear and correct", "submitted_at": "2026-04-13T14:05:00Z"}
+}))]
 pub struct EscalationDetail {
     pub id: String,
     pub tenant_id: String,
@@ -146,6 +193,20 @@ impl From<&EscalationRecord> for EscalationDetail {
 
 /// An expert's profile.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6e9-2f4d-7b3a-8c1e-6d5f4a3b2c10",
+    "name": "Dr. Alice Chen",
+    "email": "alice@example.com",
+    "domains": ["healthcare.rcm"],
+    "credentials": ["CPC", "CCS"],
+    "tier": "senior",
+    "status": "available",
+    "max_concurrent": 3,
+    "quality_score": null,
+    "resolution_count": 0,
+    "platform_wide": false,
+    "created_at": "2026-04-13T09:00:00Z"
+}))]
 pub struct ExpertView {
     pub id: String,
     #[schema(example = "Dr. Alice Chen")]

@@ -16,11 +16,13 @@ use crate::store::identity::UserRow;
 use crate::store::{Store, WriteRequest};
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "user@example.com"}))]
 pub struct OtpRequest {
     pub email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "user@example.com", "code": "123456"}))]
 pub struct OtpVerify {
     pub email: String,
     #[schema(example = "123456")]
@@ -34,6 +36,12 @@ pub struct TenantRole {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "usr_0193a6e24b7c7e109d2f5a8b3c4d1e21",
+    "email": "user@example.com",
+    "is_super_admin": false,
+    "tenant_roles": [{"tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20", "role": "Owner"}]
+}))]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -42,6 +50,15 @@ pub struct UserView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c3JfMDE5M2E2ZTIifQ.c2lnbmF0dXJl",
+    "user": {
+        "id": "usr_0193a6e24b7c7e109d2f5a8b3c4d1e21",
+        "email": "user@example.com",
+        "is_super_admin": false,
+        "tenant_roles": [{"tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20", "role": "Owner"}]
+    }
+}))]
 pub struct SignedIn {
     pub token: String,
     pub user: UserView,
@@ -62,7 +79,7 @@ pub async fn user_view(store: &Store, user: UserRow) -> Result<UserView, AppErro
     post, path = "/api/auth/otp/request", tag = "platform: auth",
     request_body = OtpRequest,
     responses(
-        (status = 200, description = "`{}`"),
+        (status = 200, description = "`{}`", body = crate::http::openapi::Empty),
         (status = 400, description = "Bad email", body = crate::http::openapi::PlainError),
         (status = 429, description = "Rate limited; see Retry-After", body = crate::http::openapi::PlainError),
     )
@@ -118,7 +135,7 @@ pub async fn me(state: web::Data<AppState>, session: Session) -> Result<HttpResp
     post, path = "/api/auth/logout", tag = "platform: auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{}`"),
+        (status = 200, description = "`{}`", body = crate::http::openapi::Empty),
         (status = 401, description = "Missing or invalid token", body = crate::http::openapi::PlainError),
     )
 )]

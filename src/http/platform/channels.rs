@@ -38,6 +38,16 @@ pub const MAX_KIND_CHARS: usize = 32;
 const UPDATE_ATTEMPTS: usize = 20;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "ch_0192f0c5a1b27c3d8e9f0a1b2c3d4e5f",
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "kind": "telegram",
+    "config": {"allowed_users": [100001]},
+    "enabled": true,
+    "secret_fields": ["bot_token"],
+    "created_at": "2026-02-21T03:00:00Z",
+    "updated_at": "2026-02-21T03:00:00Z"
+}))]
 pub struct Channel {
     #[schema(example = "ch_0192f0c5a1b27c3d8e9f0a1b2c3d4e5f")]
     pub id: String,
@@ -60,6 +70,11 @@ pub struct Channel {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "telegram",
+    "config": {"bot_token": "123:ABC...", "allowed_users": [100001]},
+    "enabled": true
+}))]
 pub struct CreateChannel {
     /// A lowercase slug: `[a-z][a-z0-9_-]{0,31}`.
     #[schema(example = "telegram")]
@@ -75,6 +90,7 @@ pub struct CreateChannel {
 /// a value replaces that key's value, `null` removes the key.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"config": {"allowed_users": [100001, 100002]}, "enabled": true}))]
 pub struct PatchChannel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>, example = json!({"allowed_users": [100001, 100002]}))]
@@ -281,7 +297,17 @@ pub async fn create(
 /// One channel with its complete, decrypted config (Manager+; use only over TLS).
 #[utoipa::path(get, path = "/api/tenants/{tid}/channels/{cid}", tag = "platform: channels", security(("bearer" = [])),
     params(("tid" = String, Path), ("cid" = String, Path)),
-    responses((status = 200, description = "The channel with its decrypted config", body = Channel),
+    responses((status = 200, description = "The channel with its decrypted config", body = Channel,
+        example = json!({
+            "id": "ch_0192f0c5a1b27c3d8e9f0a1b2c3d4e5f",
+            "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+            "kind": "telegram",
+            "config": {"bot_token": "123:ABC...", "allowed_users": [100001]},
+            "enabled": true,
+            "secret_fields": ["bot_token"],
+            "created_at": "2026-02-21T03:00:00Z",
+            "updated_at": "2026-02-21T03:00:00Z"
+        })),
         (status = 401, body = crate::http::openapi::PlainError),
         (status = 403, description = "Not a member, or below Manager", body = crate::http::openapi::PlainError),
         (status = 404, description = "No such tenant, or no such channel in it",
@@ -371,7 +397,7 @@ pub async fn update(
 /// Remove a channel (Manager+).
 #[utoipa::path(delete, path = "/api/tenants/{tid}/channels/{cid}", tag = "platform: channels", security(("bearer" = [])),
     params(("tid" = String, Path), ("cid" = String, Path)),
-    responses((status = 200, description = "`{}`"), (status = 401, body = crate::http::openapi::PlainError),
+    responses((status = 200, description = "`{}`", body = crate::http::openapi::Empty), (status = 401, body = crate::http::openapi::PlainError),
         (status = 403, description = "Not a member, or below Manager", body = crate::http::openapi::PlainError),
         (status = 404, description = "No such tenant, or no such channel in it",
             body = crate::http::openapi::PlainError)))]

@@ -30,6 +30,15 @@ pub const MAX_TEMPERATURE: f64 = 2.0;
 /// The config as the API shows it: every field, `null` when unset; the API
 /// key itself is never shown, only whether one is stored.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "temperature": 0.7,
+    "system_prompt": "You are a helpful assistant.",
+    "tool_settings": {"shell": false, "browser": false},
+    "base_url": "https://api.openai.com/v1",
+    "api_key_set": true
+}))]
 pub struct TenantConfigView {
     /// `offline` (built in) when null; any other name is an OpenAI-compatible server at `base_url`.
     #[schema(example = "openai")]
@@ -67,6 +76,15 @@ impl TenantConfigView {
 /// Unknown fields are refused.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "provider": "anthropic",
+    "model": "claude-sonnet-4-6",
+    "api_key": "sk-ant-...",
+    "temperature": 0.5,
+    "system_prompt": "You are a concise assistant.",
+    "tool_settings": {"shell": false},
+    "base_url": "https://api.anthropic.com/v1"
+}))]
 pub struct PatchTenantConfig {
     /// 1–100 characters.
     #[serde(default, deserialize_with = "present")]

@@ -27,6 +27,7 @@ pub const DEFAULT_TAIL: usize = 50;
 pub const MAX_TAIL: usize = 1_000;
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "running", "uptime": 86400, "port": 8421}))]
 pub struct ContainerStatus {
     /// `draft | deploying | running | stopped | error`
     #[schema(example = "running")]
@@ -40,18 +41,21 @@ pub struct ContainerStatus {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"pairing_code": "ZERO-7F3A-9B2C"}))]
 pub struct PairingCode {
     #[schema(example = "ZERO-7F3A-9B2C")]
     pub pairing_code: String,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"command": "zeroclaw status"}))]
 pub struct ExecRequest {
     #[schema(example = "zeroclaw status")]
     pub command: String,
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"output": "Agent running. Uptime: 2h 14m. Provider: openai/gpt-4o-mini. Runtime: embedded."}))]
 pub struct ExecOutput {
     #[schema(example = "Agent running. Uptime: 2h 14m. Provider: openai/gpt-4o-mini. Runtime: embedded.")]
     pub output: String,
@@ -84,7 +88,7 @@ async fn manager(state: &AppState, session: &Session, id: &str) -> Result<Tenant
 /// Provision and start the container; idempotent while deploying or running.
 #[utoipa::path(post, path = "/api/tenants/{id}/deploy", tag = "platform: containers", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "`{}`: recorded as `deploying`; it becomes `running` in the background"),
+    responses((status = 200, description = "`{}`: recorded as `deploying`; it becomes `running` in the background", body = crate::http::openapi::Empty),
         (status = 401, body = crate::http::openapi::PlainError), (status = 403, body = crate::http::openapi::PlainError),
         (status = 404, body = crate::http::openapi::PlainError)))]
 pub async fn deploy(
@@ -101,7 +105,7 @@ pub async fn deploy(
 /// Stop the runtime and start it again.
 #[utoipa::path(post, path = "/api/tenants/{id}/restart", tag = "platform: containers", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "`{}`: recorded as `deploying`"),
+    responses((status = 200, description = "`{}`: recorded as `deploying`", body = crate::http::openapi::Empty),
         (status = 401, body = crate::http::openapi::PlainError), (status = 403, body = crate::http::openapi::PlainError),
         (status = 404, body = crate::http::openapi::PlainError),
         (status = 409, description = "A draft tenant was never deployed", body = crate::http::openapi::PlainError)))]
@@ -119,7 +123,7 @@ pub async fn restart(
 /// Stop the runtime; no process of it is left.
 #[utoipa::path(post, path = "/api/tenants/{id}/stop", tag = "platform: containers", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "`{}`: stopped"),
+    responses((status = 200, description = "`{}`: stopped", body = crate::http::openapi::Empty),
         (status = 401, body = crate::http::openapi::PlainError), (status = 403, body = crate::http::openapi::PlainError),
         (status = 404, body = crate::http::openapi::PlainError),
         (status = 409, description = "A draft tenant was never deployed", body = crate::http::openapi::PlainError)))]

@@ -15,6 +15,12 @@ use crate::store::identity::{self as rows, MembershipRow};
 use crate::store::{StoreError, WriteRequest};
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "mem_0193a6e24b7c7e109d2f5a8b3c4d1e22",
+    "user_id": "usr_0193a6e31c5d7f208e3a6b9c4d5e2f32",
+    "email": "colleague@example.com",
+    "role": "Manager"
+}))]
 pub struct Member {
     pub id: String,
     pub user_id: String,
@@ -24,12 +30,14 @@ pub struct Member {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "colleague@example.com", "role": "Manager"}))]
 pub struct AddMember {
     pub email: String,
     pub role: String,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"role": "Viewer"}))]
 pub struct UpdateMember {
     pub role: String,
 }
@@ -158,7 +166,7 @@ pub async fn update(
 /// Remove a member; the last Owner cannot be removed (409).
 #[utoipa::path(delete, path = "/api/tenants/{tid}/members/{mid}", tag = "platform: members", security(("bearer" = [])),
     params(("tid" = String, Path), ("mid" = String, Path)),
-    responses((status = 200, description = "`{}`"), (status = 403, body = crate::http::openapi::PlainError),
+    responses((status = 200, description = "`{}`", body = crate::http::openapi::Empty), (status = 403, body = crate::http::openapi::PlainError),
         (status = 404, body = crate::http::openapi::PlainError), (status = 409, description = "Last Owner", body = crate::http::openapi::PlainError)))]
 pub async fn remove(
     state: web::Data<AppState>,

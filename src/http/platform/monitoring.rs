@@ -24,6 +24,16 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Tenants by status, users and channels, from the database.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "total_tenants": 47,
+    "running": 43,
+    "stopped": 3,
+    "error": 1,
+    "draft": 0,
+    "deploying": 0,
+    "total_users": 62,
+    "total_channels": 89
+}))]
 pub struct Dashboard {
     #[schema(example = 47)]
     pub total_tenants: i64,
@@ -63,6 +73,7 @@ pub async fn dashboard(state: web::Data<AppState>, session: Session) -> Result<H
 // ---- health ------------------------------------------------------------------
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20", "name": "Acme Corp", "status": "running", "uptime": 172800}))]
 pub struct TenantHealth {
     pub tenant_id: String,
     #[schema(example = "Acme Corp")]
@@ -113,6 +124,13 @@ pub struct UsageQuery {
 
 /// One tenant's hour of Agent API usage.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "hour": "2026-02-21T03:00:00Z",
+    "messages_total": 142,
+    "tokens_input": 28400,
+    "tokens_output": 14200
+}))]
 pub struct UsageEntry {
     pub tenant_id: String,
     /// The UTC hour's start.
@@ -207,6 +225,19 @@ pub struct AuditEntry {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "entries": [{
+        "id": "aud_0193a6f3e21c7b4a9d8e7f6a5b4c3d21",
+        "actor_id": "usr_0193a6e24b7c7e109d2f5a8b3c4d1e21",
+        "action": "tenant.deploy",
+        "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+        "detail": "{}",
+        "created_at": "2026-02-21T03:15:00Z"
+    }],
+    "total": 1204,
+    "page": 1,
+    "per_page": 50
+}))]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     #[schema(example = 1204)]
@@ -301,6 +332,17 @@ pub async fn audit(
 
 /// A tenant's latest resource sample; null where its runtime has no figure.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant_id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "cpu_pct": 0.3,
+    "mem_bytes": 7340032,
+    "mem_limit": 536870912,
+    "disk_bytes": 52428800,
+    "net_in": 1024,
+    "net_out": 2048,
+    "pids": 4,
+    "recorded_at": "2026-02-21T03:14:00Z"
+}))]
 pub struct ResourceSummary {
     pub tenant_id: String,
     #[schema(example = 0.3)]
@@ -377,6 +419,13 @@ pub struct ResourcePoint {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "current": {"cpu_pct": 0.3, "mem_bytes": 7340032, "disk_bytes": 52428800},
+    "history": [
+        {"ts": "2026-02-21T02:00:00Z", "cpu_pct": 0.1, "mem_bytes": 7200000},
+        {"ts": "2026-02-21T03:00:00Z", "cpu_pct": 0.3, "mem_bytes": 7340032}
+    ]
+}))]
 pub struct TenantResources {
     pub current: CurrentResources,
     /// Oldest first.
@@ -454,6 +503,14 @@ pub async fn tenant_resources(
 
 /// Each actor kind as `/metrics` counts it.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "kind": "escalation",
+    "alive": 12,
+    "messages_handled": 4821,
+    "messages_waiting": 0,
+    "handler_latency_p50_seconds": 0.0005,
+    "handler_latency_p99_seconds": 0.005
+}))]
 pub struct ActorKindStats {
     #[schema(example = "escalation")]
     pub kind: String,

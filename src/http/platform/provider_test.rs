@@ -35,6 +35,7 @@ pub const INVALID_API_KEY: &str = "Invalid API key";
 /// itself may be left out (tests the stored config as it is).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-...", "base_url": "https://api.openai.com/v1"}))]
 pub struct TestProvider {
     /// `offline` is built in; any other name is an OpenAI-compatible server at `base_url`.
     #[schema(example = "openai")]
@@ -52,6 +53,7 @@ pub struct TestProvider {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"success": false, "error": "Invalid API key"}))]
 pub struct ProviderTestResult {
     pub success: bool,
     /// Why the test failed; absent on success.

@@ -19,6 +19,15 @@ use crate::store::identity::{self as rows, TenantRow};
 use crate::store::WriteRequest;
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6e2-4b7c-7e10-9d2f-5a8b3c4d1e20",
+    "name": "Acme Corp",
+    "plan": "starter",
+    "status": "running",
+    "port": null,
+    "created_at": "2026-02-01T00:00:00Z",
+    "role": "Owner"
+}))]
 pub struct Tenant {
     pub id: String,
     pub name: String,
@@ -48,6 +57,16 @@ fn view(state: &AppState, t: TenantRow, role: Option<String>) -> Tenant {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Acme Corp",
+    "plan": "starter",
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "temperature": 0.7,
+    "system_prompt": "You are a helpful assistant.",
+    "base_url": "https://api.openai.com/v1",
+    "api_key": "sk-..."
+}))]
 pub struct CreateTenant {
     pub name: String,
     /// `free` (default), `starter`; `pro` and `enterprise` need a super-admin.
@@ -64,6 +83,7 @@ pub struct CreateTenant {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Acme Corporation", "plan": "pro"}))]
 pub struct UpdateTenant {
     pub name: Option<String>,
     pub plan: Option<String>,
@@ -219,7 +239,7 @@ pub async fn update(
 
 /// Delete the tenant and its records.
 #[utoipa::path(delete, path = "/api/tenants/{id}", tag = "platform: tenants", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "`{}`"), (status = 403, body = crate::http::openapi::PlainError),
+    responses((status = 200, description = "`{}`", body = crate::http::openapi::Empty), (status = 403, body = crate::http::openapi::PlainError),
         (status = 404, body = crate::http::openapi::PlainError), (status = 409, description = "The operator tenant", body = crate::http::openapi::PlainError)))]
 pub async fn delete(
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ use crate::store::identity::{self as rows, UserRow};
 use crate::store::{StoreError, WriteRequest};
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "usr_0193a6e24b7c7e109d2f5a8b3c4d1e21", "email": "ops@example.com", "is_super_admin": true}))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -28,6 +29,7 @@ impl From<UserRow> for User {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "newuser@example.com", "is_super_admin": false}))]
 pub struct CreateUser {
     pub email: String,
     #[serde(default)]
@@ -35,6 +37,7 @@ pub struct CreateUser {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "updated@example.com", "is_super_admin": true}))]
 pub struct UpdateUser {
     pub email: Option<String>,
     pub is_super_admin: Option<bool>,
@@ -129,7 +132,7 @@ pub async fn update(
 /// Delete a user and their memberships (not the last Owner of a tenant).
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "platform: users", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "`{}`"), (status = 403, body = crate::http::openapi::PlainError),
+    responses((status = 200, description = "`{}`", body = crate::http::openapi::Empty), (status = 403, body = crate::http::openapi::PlainError),
         (status = 404, body = crate::http::openapi::PlainError), (status = 409, description = "Last Owner of a tenant", body = crate::http::openapi::PlainError)))]
 pub async fn delete(
     state: web::Data<AppState>,
