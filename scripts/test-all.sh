@@ -102,9 +102,10 @@ run_suite() {
 # Unit tests of every crate and every integration test, on SQLite.
 run_suite "SQLite (all crates)" env -u SWITCHBOARD_TEST_DATABASE_URL \
   cargo nextest run --workspace --locked --no-fail-fast
-# The server's tests again, on PostgreSQL: the harness fails rather than fall back.
-run_suite "PostgreSQL (server)" env SWITCHBOARD_TEST_DATABASE_URL="$PG_URL" \
-  cargo nextest run -p switchboard --locked --no-fail-fast
+# The server's tests and the load tool's smoke run again, on PostgreSQL: the
+# harnesses fail rather than fall back.
+run_suite "PostgreSQL (server, load tool)" env SWITCHBOARD_TEST_DATABASE_URL="$PG_URL" \
+  cargo nextest run -p switchboard -p switchboard-load --locked --no-fail-fast
 
 say "all suites"
 echo "backends: sqlite, postgres"

@@ -1,15 +1,25 @@
 //! `switchboard-load`: drives a running Switchboard server over real HTTP
-//! with closed-loop workers and prints throughput and latency figures.
+//! and prints throughput and latency figures.
 //!
 //! Figures are only comparable within one run on one machine, so each
 //! scenario's throughput is also given as a ratio to `ceiling` (`GET
 //! /healthz`) measured in the same run: `switchboard-load all`, or any
 //! single scenario, which runs after a ceiling unless `--no-ceiling`.
 //!
-//! `create`, `lifecycle`, `scale` and `webhooks` need an operator key (`--api-key` or
-//! `SWITCHBOARD_LOAD_API_KEY`; `switchboard admin operator-key` prints one).
-//! `deploy` needs a super-admin's JWT instead (`--token` or
-//! `SWITCHBOARD_LOAD_TOKEN`; `switchboard admin token --email EMAIL`).
+//! Load is closed loop by default (`--concurrency` workers, each sending its
+//! next operation when the last is answered). `--rate R` makes it open loop:
+//! operations are due at R per second whatever the server does, and their
+//! latency counts from when they were due (see `src/runner.rs`), with at
+//! most `--concurrency` in flight. The reference ceiling stays closed loop.
+//!
+//! Credentials: with `--token` (`SWITCHBOARD_LOAD_TOKEN`), a super-admin's
+//! Platform API JWT (`switchboard admin token --email EMAIL`), every
+//! scenario seeds the tenants, experts, Cerebrals and keys it needs through
+//! the public APIs (`src/scenarios/tenants.rs`), so `all --token T` is all a
+//! run needs. Without it, `create`, `lifecycle`, `scale` and `webhooks` use
+//! one operator key (`--api-key` or `SWITCHBOARD_LOAD_API_KEY`; `switchboard
+//! admin operator-key`), `message` a key and Cerebral of `switchboard admin
+//! agent-key`; `deploy` always needs the token.
 //!
 //! `--url` must point at your own server. The tool sends nothing anywhere
 //! else, and every run is bounded (by `--duration` or `--requests`) and
@@ -17,7 +27,8 @@
 //!
 //! Adding a scenario: see `src/scenarios/mod.rs` — a new file with a type
 //! implementing `Scenario`, plus one variant, one match arm and one list
-//! entry there. The CLI, runner and report need no change.
+//! entry there. The CLI, runner (closed and open loop) and report need no
+//! change.
 //!
 //! Exit codes: 0 when the run completed (errors the server returned are
 //! figures, not failures), 1 when it could not run, 2 on bad flags, 130
@@ -37,18 +48,36 @@ use tokio::sync::watch;
 
 use report::Summary;
 use runner::{Interrupt, Limit, RunConfig};
-use scenarios::{Env, ScenarioCmd};
+use scenarios::{AllArgs, Env, ScenarioCmd};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Load tester for a running Switchboard server (point --url at your own server)")]
+#[command(
+    version,
+    about = "Load tester for a running Switchboard server (point --url at your own server)",
+    after_long_help = "\
+Quick start (the server under test, then a token of its bootstrap admin):
+  SWITCHBOARD_BOOTSTRAP_ADMIN=ops@example.com SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE=true \\
+    SWITCHBOARD_OUTBOUND_ALLOW=127.0.0.0/8,::1/128 switchboard serve &
+  export SWITCHBOARD_LOAD_TOKEN=$(switchboard admin token --email ops@example.com)
+  switchboard-load all                     every scenario, closed loop, ratios to the ceiling
+  switchboard-load all --rate 200 --json   open loop at 200 operations/s, as JSON
+  switchboard-load lifecycle --help        what a scenario does and its own flags"
+)]
 struct Cli {
     /// Base URL of the server under test; nothing else is ever contacted
     #[arg(global = true, long, default_value = "http://127.0.0.1:8080", value_parser = parse_base_url)]
     url: String,
 
-    /// Operations in flight at once (one worker each)
+    /// Operations in flight at once (one worker each; with --rate, the most
+    /// in flight, each holding one of this many worker ids)
     #[arg(global = true, short, long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     concurrency: u32,
+
+    /// Open loop: start operations at this many per second (e.g. 500, 0.5)
+    /// whatever the server does, and time each from when it was due, so
+    /// waiting for a free slot counts. Default: closed loop
+    #[arg(global = true, long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    rate: Option<f64>,
 
     /// How long to measure, e.g. 500ms, 10s, 2m
     #[arg(global = true, short, long, default_value = "10s", value_parser = parse_positive_duration)]
@@ -58,7 +87,7 @@ struct Cli {
     #[arg(global = true, short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
 
-    /// Unmeasured run before each scenario, e.g. 0s, 1s
+    /// Unmeasured run before each scenario, e.g. 0s, 1s (at --rate, if given)
     #[arg(global = true, long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
 
@@ -74,12 +103,25 @@ struct Cli {
     #[arg(global = true, long)]
     no_progress: bool,
 
-    /// Escalation API key (`cero_...`) for the scenarios that create
-    /// escalations and experts; default $SWITCHBOARD_LOAD_API_KEY. Use an
-    /// operator key (`switchboard admin operator-key`): other plans are
-    /// limited to a few escalations a day.
+    /// A super-admin's Platform API token (JWT): every scenario then seeds
+    /// the tenants, experts, Cerebrals and keys it needs through the public
+    /// APIs. `switchboard admin token --email EMAIL` prints one for the
+    /// server's SWITCHBOARD_BOOTSTRAP_ADMIN. Takes precedence over --api-key
+    /// and --agent-key
+    #[arg(global = true, long, value_name = "JWT", env = TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
+
+    /// Without --token: an Escalation API key (`cero_...`), the one tenant of
+    /// the scenarios that create escalations and experts; default
+    /// $SWITCHBOARD_LOAD_API_KEY. Use an operator key (`switchboard admin
+    /// operator-key`): other plans are limited to a few escalations a day
     #[arg(global = true, long, value_name = "KEY")]
     api_key: Option<String>,
+
+    /// Leave on the server the tenants that are otherwise removed at the end
+    /// (those of message and deploy; registered escalation tenants always stay)
+    #[arg(global = true, long)]
+    keep: bool,
 
     /// Run a single scenario without measuring the ceiling first (its
     /// throughput then has no ratio)
@@ -94,12 +136,26 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     One(ScenarioCmd),
-    /// Every scenario in turn, each also shown as a ratio to the ceiling
-    All,
+    /// Every scenario but deploy in turn (ceiling, create, lifecycle,
+    /// webhooks, message, scale at smaller sizes), each figure also shown
+    /// as a ratio to the ceiling measured first.
+    ///
+    /// `all --token T` is all it needs: every scenario seeds its own
+    /// tenants. The flags below size the scenarios; anything not given is
+    /// the scenario's own default.
+    All(AllArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (expected e.g. 250ms, 30s, 5m, 1h)"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(_) => Err("must be a number of operations per second above zero".into()),
+        Err(e) => Err(format!("{e} (expected operations per second, e.g. 500 or 0.5)")),
+    }
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
@@ -142,6 +198,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Where `--api-key` comes from when the flag is not given.
 const API_KEY_ENV: &str = "SWITCHBOARD_LOAD_API_KEY";
+/// Where `--token` comes from when the flag is not given.
+const TOKEN_ENV: &str = "SWITCHBOARD_LOAD_TOKEN";
 
 /// How long the pre-flight `GET /healthz` may take: a healthy server answers
 /// at once, and a person is waiting.
@@ -181,7 +239,7 @@ fn plan(command: Command, no_ceiling: bool) -> Vec<ScenarioCmd> {
         // A throughput means little without the ceiling of the same run.
         Command::One(cmd) if cmd.wants_ceiling() && !no_ceiling => vec![ScenarioCmd::Ceiling, cmd],
         Command::One(cmd) => vec![cmd],
-        Command::All => ScenarioCmd::all(),
+        Command::All(args) => ScenarioCmd::all(&args),
     }
 }
 
@@ -196,13 +254,17 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         .tcp_nodelay(true)
         .build()
         .map_err(|e| fail(format!("cannot build HTTP client: {}", error_chain(&e))))?;
-    let api_key = cli
-        .api_key
-        .clone()
-        .or_else(|| std::env::var(API_KEY_ENV).ok())
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty());
-    let env = Arc::new(Env { client, base_url: cli.url.clone(), api_key, timeout: cli.timeout });
+    let trimmed = |v: Option<String>| v.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    let api_key = trimmed(cli.api_key.clone().or_else(|| std::env::var(API_KEY_ENV).ok()));
+    let token = trimmed(cli.token.clone());
+    let env = Arc::new(Env {
+        client,
+        base_url: cli.url.clone(),
+        api_key,
+        token,
+        keep: cli.keep,
+        timeout: cli.timeout,
+    });
 
     check_reachable(&env).await.map_err(|e| fail(format!("server at {} not reachable: {e}", cli.url)))?;
 
@@ -211,34 +273,25 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         limit: cli.requests.map_or(Limit::Duration(cli.duration), Limit::Count),
         warmup: cli.warmup,
         progress: !cli.no_progress,
+        rate: cli.rate,
     };
+    let rate = cli.rate;
     let plan = plan(cli.command, cli.no_ceiling);
-    // Before the ceiling runs: a missing or limited key would only fail later.
-    if let Some(cmd) = plan.iter().find(|c| c.needs_api_key()) {
-        let key = scenarios::api_key(&env, cmd.name()).map_err(|e| fail(format!("{e:#}")))?;
-        scenarios::check_key(&env, key).await.map_err(|e| fail(format!("{e:#}")))?;
-        // A server that refuses loopback callback URLs would only fail there.
-        if plan.iter().any(|c| matches!(c, ScenarioCmd::Webhooks(_))) {
-            scenarios::webhooks::check_callbacks(&env, key)
-                .await
-                .map_err(|e| fail(format!("{}: {e:#}", scenarios::webhooks::NAME)))?;
-        }
-    }
+    preflight(&env, &plan).await.map_err(|e| fail(format!("{e:#}")))?;
 
-    for cmd in &plan {
-        match cmd {
-            ScenarioCmd::Message(args) => args.check().map_err(|e| fail(format!("{e:#}")))?,
-            // Before the ceiling too: a missing or refused token would only fail after it.
-            ScenarioCmd::Deploy(args) => args.check(&env).await.map_err(|e| fail(format!("{e:#}")))?,
-            _ => {}
-        }
-    }
-
-    let mut summary = Summary::default();
+    let mut summary = Summary { scenarios: Vec::new(), rate };
+    let reference = plan.len() > 1;
     for cmd in plan {
         if *interrupt.borrow() {
             break;
         }
+        // The ceiling others are ratios to is the most the server does.
+        let cfg = if reference && cmd == ScenarioCmd::Ceiling && cfg.rate.is_some() {
+            eprintln!("{}: closed loop, as the reference the other figures are ratios to", cmd.name());
+            cfg.closed()
+        } else {
+            cfg.clone()
+        };
         let reports = match cmd.run(&env, &cfg, &interrupt).await {
             Ok(r) => r,
             Err(e) => return Err((summary, format!("{}: {e:#}", cmd.name()))),
@@ -247,6 +300,44 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
     }
     scenarios::webhooks::add_ceiling_latency_ratios(&mut summary.scenarios);
     Ok(summary)
+}
+
+/// Everything that can be checked before the ceiling runs, so a missing or
+/// refused credential, or a server that refuses loopback callbacks, fails
+/// in a second rather than after minutes of figures.
+async fn preflight(env: &Env, plan: &[ScenarioCmd]) -> anyhow::Result<()> {
+    let escalation = plan.iter().find(|c| c.needs_escalation_tenant());
+    let webhooks = plan.iter().any(|c| matches!(c, ScenarioCmd::Webhooks(_)));
+    let seeds = plan.iter().any(|c| c.needs_escalation_tenant() || matches!(c, ScenarioCmd::Message(_)));
+    if env.token.is_some() && seeds {
+        scenarios::tenants::check_token(env).await?;
+        if env.api_key.is_some() {
+            eprintln!("--token given: the scenarios seed their own tenants; --api-key is not used");
+        }
+        if webhooks {
+            let interrupt = watch::channel(false).1;
+            let key = scenarios::tenants::preflight_key(env, &interrupt).await?;
+            scenarios::webhooks::check_callbacks(env, &key)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", scenarios::webhooks::NAME))?;
+        }
+    } else if let Some(cmd) = escalation {
+        let key = scenarios::api_key(env, cmd.name())?;
+        scenarios::check_key(env, key).await?;
+        if webhooks {
+            scenarios::webhooks::check_callbacks(env, key)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", scenarios::webhooks::NAME))?;
+        }
+    }
+    for cmd in plan {
+        match cmd {
+            ScenarioCmd::Message(args) => args.check(env)?,
+            ScenarioCmd::Deploy(args) => args.check(env).await?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn print(summary: &Summary, json: bool) {
@@ -349,7 +440,8 @@ mod tests {
         assert!(matches!(cli.command, Command::One(ScenarioCmd::Ceiling)));
 
         let all = Cli::try_parse_from(["switchboard-load", "all"]).expect("valid flags");
-        assert!(matches!(all.command, Command::All));
+        assert!(matches!(all.command, Command::All(_)));
+        assert_eq!(all.rate, None);
         assert_eq!(all.url, "http://127.0.0.1:8080");
         assert_eq!(all.duration, Duration::from_secs(10));
 
@@ -406,9 +498,9 @@ mod tests {
         .expect("valid flags");
         let Command::One(ScenarioCmd::Deploy(args)) = &cli.command else { panic!("not deploy") };
         assert_eq!(args.tenants, vec![1, 10]);
-        assert_eq!(args.token.as_deref(), Some("jwt"));
+        assert_eq!(cli.token.as_deref(), Some("jwt"), "--token is global, after the subcommand too");
         assert_eq!(args.poll, Duration::from_millis(2));
-        assert!(args.keep);
+        assert!(cli.keep);
         let cli = Cli::try_parse_from(["switchboard-load", "deploy"]).expect("valid flags");
         let Command::One(ScenarioCmd::Deploy(args)) = &cli.command else { panic!("not deploy") };
         assert_eq!(args, &scenarios::deploy::DeployArgs::default());
@@ -425,7 +517,63 @@ mod tests {
         assert_eq!(plan(create(), false).len(), 2);
         assert_eq!(plan(create(), true).len(), 1);
         assert_eq!(plan(Command::One(ScenarioCmd::Ceiling), false), vec![ScenarioCmd::Ceiling]);
-        assert_eq!(plan(Command::All, false), ScenarioCmd::all());
+        let all = || Command::All(AllArgs::default());
+        assert_eq!(plan(all(), false), ScenarioCmd::all(&AllArgs::default()));
+    }
+
+    #[test]
+    fn rate_and_seeding_flags_parse_for_every_scenario_and_all() {
+        for scenario in ["ceiling", "create", "lifecycle", "webhooks", "message", "scale", "all"] {
+            let cli = Cli::try_parse_from(["switchboard-load", scenario, "--rate", "250.5", "--token", "t"])
+                .unwrap_or_else(|e| panic!("{scenario}: {e}"));
+            assert_eq!(cli.rate, Some(250.5), "{scenario}");
+            assert_eq!(cli.token.as_deref(), Some("t"), "{scenario}");
+        }
+        for bad in ["0", "-1", "fast", "inf", "NaN"] {
+            assert!(Cli::try_parse_from(["switchboard-load", "--rate", bad, "ceiling"]).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["switchboard-load", "create", "--tenants", "3", "--domains", "2"])
+            .expect("valid flags");
+        assert!(
+            matches!(&cli.command, Command::One(ScenarioCmd::Create(a)) if a.tenants == 3 && a.domains == 2)
+        );
+        let cli = Cli::try_parse_from([
+            "switchboard-load",
+            "lifecycle",
+            "--tenants",
+            "2",
+            "--experts",
+            "4",
+            "--domains",
+            "2",
+        ])
+        .expect("valid flags");
+        assert!(
+            matches!(&cli.command, Command::One(ScenarioCmd::Lifecycle(a)) if (a.tenants, a.experts, a.domains) == (2, 4, 2))
+        );
+        let cli =
+            Cli::try_parse_from(["switchboard-load", "webhooks", "--tenants", "2"]).expect("valid flags");
+        assert!(matches!(&cli.command, Command::One(ScenarioCmd::Webhooks(a)) if a.tenants == 2));
+        let cli =
+            Cli::try_parse_from(["switchboard-load", "message", "--tenants", "2"]).expect("valid flags");
+        assert!(matches!(&cli.command, Command::One(ScenarioCmd::Message(a)) if a.tenants == 2));
+        let cli = Cli::try_parse_from([
+            "switchboard-load",
+            "all",
+            "--tenants",
+            "2",
+            "--experts",
+            "4",
+            "--scale-sizes",
+            "5,10",
+            "--endpoints",
+            "1,2",
+        ])
+        .expect("valid flags");
+        let Command::All(args) = &cli.command else { panic!("not all") };
+        assert_eq!((args.tenants, args.experts), (Some(2), Some(4)));
+        assert_eq!(args.scale_sizes.as_deref(), Some(&[5, 10][..]));
+        assert!(Cli::try_parse_from(["switchboard-load", "create", "--tenants", "0"]).is_err());
     }
 
     #[test]

@@ -221,6 +221,49 @@ fn show(v: f64, unit: &str) -> String {
     }
 }
 
+/// How an open-loop phase kept to its schedule (`--rate`). Operation `i` is
+/// due at `t0 + i / rate` whatever happened to the ones before it; its
+/// latency is from that moment, so time spent waiting to start (every slot
+/// busy, the client behind) counts as the server's, as a user arriving at
+/// that moment would see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLoop {
+    /// `--rate`, operations per second.
+    pub target_rate: f64,
+    /// Operations started per second over the scheduling window.
+    pub achieved_rate: f64,
+    pub started: u64,
+    /// Started more than [`LATE`] after they were due.
+    pub late: u64,
+    /// The longest wait between an operation's due time and its start.
+    pub max_lag: Duration,
+    /// Due before the phase ended but never started: every slot stayed busy.
+    pub not_started: u64,
+    /// In flight when the duration ran out: abandoned and not counted, as in
+    /// closed loop (see [`crate::runner::Limit::Duration`]).
+    pub abandoned: u64,
+}
+
+/// An operation that starts later than this after its due time counts as
+/// late. Tokio's timers round up to the next millisecond and a busy client
+/// takes a few more to spawn the operation, so on time is up to this; the
+/// worst lag is reported besides, whatever it is.
+pub const LATE: Duration = Duration::from_millis(5);
+
+impl OpenLoop {
+    fn to_json(&self) -> JsonOpenLoop {
+        JsonOpenLoop {
+            target_rate: round_to(self.target_rate, 3),
+            achieved_rate: round_to(self.achieved_rate, 3),
+            started: self.started,
+            late: self.late,
+            max_start_lag_ms: round_to(self.max_lag.as_secs_f64() * 1000.0, 3),
+            not_started: self.not_started,
+            abandoned: self.abandoned,
+        }
+    }
+}
+
 /// One scenario's measured phase.
 #[derive(Debug, Clone)]
 pub struct ScenarioReport {
@@ -233,6 +276,9 @@ pub struct ScenarioReport {
     /// Goal for the ratio of this row's throughput to the ceiling.
     pub ceiling_goal: Option<Goal>,
     pub figures: Vec<Figure>,
+    /// Set when the phase ran open loop (`--rate`); its latencies are then
+    /// from each operation's due time.
+    pub open_loop: Option<OpenLoop>,
 }
 
 impl ScenarioReport {
@@ -244,6 +290,7 @@ impl ScenarioReport {
             is_throughput: true,
             ceiling_goal: None,
             figures: Vec::new(),
+            open_loop: None,
         }
     }
 
@@ -289,6 +336,8 @@ pub fn ratio(throughput: f64, ceiling: Option<f64>) -> Option<f64> {
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub scenarios: Vec<ScenarioReport>,
+    /// `--rate`: `None` is closed loop.
+    pub rate: Option<f64>,
 }
 
 impl Summary {
@@ -320,6 +369,7 @@ impl Summary {
                     ratio_to_ceiling: ratio_to_ceiling.map(|r| round_to(r, 4)),
                     ceiling_goal: s.ceiling_goal.as_ref(),
                     ceiling_goal_met: s.ceiling_goal.as_ref().zip(ratio_to_ceiling).map(|(g, r)| g.met(r)),
+                    open_loop: s.open_loop.as_ref().map(OpenLoop::to_json),
                     figures: s
                         .figures
                         .iter()
@@ -334,7 +384,12 @@ impl Summary {
                 }
             })
             .collect();
-        let summary = JsonSummary { scenarios, ceiling_throughput: ceiling.map(|c| round_to(c, 2)) };
+        let summary = JsonSummary {
+            mode: if self.rate.is_some() { "open" } else { "closed" },
+            target_rate: self.rate,
+            scenarios,
+            ceiling_throughput: ceiling.map(|c| round_to(c, 2)),
+        };
         // Every field is a plain number, string or string-keyed map.
         serde_json::to_value(summary).expect("summary serialises to JSON")
     }
@@ -372,6 +427,40 @@ impl Summary {
         }
         out.push_str(&table(&headers, &rows));
         out.push('\n');
+
+        let open: Vec<Vec<String>> = self
+            .scenarios
+            .iter()
+            .filter_map(|s| {
+                let o = s.open_loop.as_ref()?;
+                Some(vec![
+                    s.name.clone(),
+                    two_decimals_grouped(o.target_rate),
+                    two_decimals_grouped(o.achieved_rate),
+                    thousands(o.started),
+                    thousands(o.late),
+                    format!("{:.2}", o.max_lag.as_secs_f64() * 1000.0),
+                    thousands(o.not_started),
+                    thousands(o.abandoned),
+                ])
+            })
+            .collect();
+        if !open.is_empty() {
+            out.push_str(&table(
+                &[
+                    "open loop",
+                    "target/s",
+                    "started/s",
+                    "started",
+                    "late",
+                    "worst lag ms",
+                    "not started",
+                    "abandoned",
+                ],
+                &open,
+            ));
+            out.push_str("(latencies of these rows are from each operation's due time)\n\n");
+        }
 
         let rows: Vec<Vec<String>> = self
             .scenarios
@@ -432,6 +521,10 @@ pub fn error_breakdown(t: &Tally) -> String {
 
 #[derive(Serialize)]
 struct JsonSummary<'a> {
+    /// `closed` (the default) or `open` (`--rate`).
+    mode: &'static str,
+    /// `--rate`, null in closed loop.
+    target_rate: Option<f64>,
     scenarios: Vec<JsonScenario<'a>>,
     ceiling_throughput: Option<f64>,
 }
@@ -451,8 +544,22 @@ struct JsonScenario<'a> {
     ceiling_goal: Option<&'a Goal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ceiling_goal_met: Option<bool>,
+    /// On the rows an open-loop phase measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_loop: Option<JsonOpenLoop>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     figures: Vec<JsonFigure<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonOpenLoop {
+    target_rate: f64,
+    achieved_rate: f64,
+    started: u64,
+    late: u64,
+    max_start_lag_ms: f64,
+    not_started: u64,
+    abandoned: u64,
 }
 
 #[derive(Serialize)]
@@ -607,9 +714,10 @@ mod tests {
         assert_eq!(ratio(500.0, None), None);
         assert_eq!(ratio(500.0, Some(0.0)), None);
 
-        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), report("create", 250, 1)] };
+        let summary =
+            Summary { scenarios: vec![report("ceiling", 1000, 1), report("create", 250, 1)], rate: None };
         assert_eq!(summary.ceiling_throughput(), Some(1000.0));
-        let without = Summary { scenarios: vec![report("create", 250, 1)] };
+        let without = Summary { scenarios: vec![report("create", 250, 1)], rate: None };
         assert_eq!(without.ceiling_throughput(), None);
     }
 
@@ -618,7 +726,7 @@ mod tests {
         let mut s = report("ceiling", 3, 2);
         s.tally.record(Err(OpError::Status(503)), Duration::from_millis(1));
         s.tally.record(Err(OpError::Transport(TransportKind::Connect)), Duration::from_millis(1));
-        let v = Summary { scenarios: vec![s] }.to_json();
+        let v = Summary { scenarios: vec![s], rate: None }.to_json();
 
         assert_eq!(v["ceiling_throughput"], 1.5);
         let sc = &v["scenarios"][0];
@@ -644,7 +752,7 @@ mod tests {
     fn json_without_ceiling_or_successes_uses_null() {
         let mut s = report("create", 0, 1);
         s.tally.record(Err(OpError::Transport(TransportKind::Other)), Duration::from_millis(1));
-        let v = Summary { scenarios: vec![s] }.to_json();
+        let v = Summary { scenarios: vec![s], rate: None }.to_json();
         assert!(v["ceiling_throughput"].is_null());
         assert!(v["scenarios"][0]["ratio_to_ceiling"].is_null());
         assert!(v["scenarios"][0]["latency_ms"].is_null());
@@ -655,7 +763,7 @@ mod tests {
     fn table_is_aligned_and_shows_ratios_and_errors() {
         let mut create = report("create", 250, 1);
         create.tally.record(Err(OpError::Status(503)), Duration::from_millis(1));
-        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create] };
+        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create], rate: None };
         let text = summary.render_table();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("scenario"));
@@ -678,7 +786,7 @@ mod tests {
             Figure::new("resident memory", None, "MB").with_goal(Goal::new(Cmp::Below, 600.0, None)),
             Figure::new("cases", Some(1234.0), ""),
         ];
-        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create, scale] };
+        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create, scale], rate: None };
         let text = summary.render_table();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with("goal"), "{text}");
@@ -708,14 +816,47 @@ mod tests {
     }
 
     #[test]
+    fn open_loop_rows_show_their_schedule_in_the_table_and_json() {
+        let mut create = report("create", 90, 1);
+        create.open_loop = Some(OpenLoop {
+            target_rate: 100.0,
+            achieved_rate: 95.0,
+            started: 95,
+            late: 7,
+            max_lag: Duration::from_micros(12_500),
+            not_started: 5,
+            abandoned: 2,
+        });
+        let summary = Summary { scenarios: vec![report("ceiling", 1000, 1), create], rate: Some(100.0) };
+        let text = summary.render_table();
+        let line = text.lines().find(|l| l.starts_with("create") && l.contains("95.00")).expect("open row");
+        assert!(line.contains("100.00") && line.contains("12.50"), "{text}");
+        let v = summary.to_json();
+        assert_eq!(v["mode"], "open");
+        assert_eq!(v["target_rate"], 100.0);
+        let o = &v["scenarios"][1]["open_loop"];
+        assert_eq!(o["late"], 7);
+        assert_eq!(o["max_start_lag_ms"], 12.5);
+        assert_eq!(o["not_started"], 5);
+        assert_eq!(o["abandoned"], 2);
+        assert!(v["scenarios"][0].get("open_loop").is_none());
+        let closed = Summary { scenarios: vec![report("ceiling", 1, 1)], rate: None }.to_json();
+        assert_eq!(closed["mode"], "closed");
+        assert!(closed["target_rate"].is_null());
+    }
+
+    #[test]
     fn outcome_errors_are_counted_apart() {
         let mut t = Tally::default();
         t.record(Err(OpError::Outcome("expired")), Duration::from_millis(1));
         t.record(Err(OpError::Status(409)), Duration::from_millis(1));
         assert_eq!(t.errors(), 2);
         assert_eq!(error_breakdown(&t), "409: 1, expired: 1");
-        let v = Summary { scenarios: vec![ScenarioReport::new("lifecycle", t, Duration::from_secs(1))] }
-            .to_json();
+        let v = Summary {
+            scenarios: vec![ScenarioReport::new("lifecycle", t, Duration::from_secs(1))],
+            rate: None,
+        }
+        .to_json();
         assert_eq!(v["scenarios"][0]["errors"]["by_outcome"]["expired"], 1);
     }
 

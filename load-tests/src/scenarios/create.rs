@@ -2,8 +2,9 @@
 //! only once the case is committed, so this is the write path end to end:
 //! validation, the database commit, and handing the case to routing.
 //!
-//! Nothing is seeded: the cases go to domains no expert serves, so routing
-//! only queues them and they stay pending.
+//! No experts are seeded: the cases go to domains no expert serves, so
+//! routing only queues them and they stay pending. The tenants are seeded
+//! with `--token` (see [`super::tenants`]) or are the one of `--api-key`.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use reqwest::header::HeaderValue;
 use reqwest::Url;
 use serde_json::json;
 
-use super::{api_key, backend, check_can_create, finish, Env, OpCtx, OpResult, Scenario};
+use super::tenants::escalation_keys;
+use super::{backend, check_can_create, finish, Env, OpCtx, OpResult, Scenario, DEFAULT_TENANTS};
 use crate::report::{Cmp, Goal, ScenarioReport};
 use crate::runner::{self, Interrupt, RunConfig};
 
@@ -25,11 +27,15 @@ pub struct CreateArgs {
     /// How many domains (`load.create-0` ...) the cases are spread over
     #[arg(long, default_value_t = DEFAULT_DOMAINS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub domains: u32,
+    /// Tenants the client workers are spread over (seeded with --token;
+    /// with --api-key there is one)
+    #[arg(long, default_value_t = DEFAULT_TENANTS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tenants: u32,
 }
 
 impl Default for CreateArgs {
     fn default() -> Self {
-        CreateArgs { domains: DEFAULT_DOMAINS }
+        CreateArgs { domains: DEFAULT_DOMAINS, tenants: DEFAULT_TENANTS }
     }
 }
 
@@ -49,16 +55,18 @@ pub fn goal_for(backend: Option<&str>) -> Option<Goal> {
 
 pub struct Create {
     url: Url,
-    key: HeaderValue,
+    /// One per tenant; worker `w` uses `keys[w % len]`.
+    keys: Vec<HeaderValue>,
     domains: Vec<String>,
 }
 
 impl Create {
-    pub async fn new(args: &CreateArgs, env: &Env) -> anyhow::Result<Self> {
-        let key = api_key(env, NAME)?;
+    pub async fn new(args: &CreateArgs, env: &Env, interrupt: &Interrupt) -> anyhow::Result<Self> {
+        let keys = escalation_keys(env, NAME, args.tenants, interrupt).await?;
         let domains: Vec<String> = (0..args.domains).map(domain).collect();
-        check_can_create(env, key, &domains[0]).await?;
-        Ok(Create { url: env.url("/escalations")?, key: HeaderValue::from_str(key)?, domains })
+        check_can_create(env, &keys[0], &domains[0]).await?;
+        let keys = keys.iter().map(|k| HeaderValue::from_str(k)).collect::<Result<_, _>>()?;
+        Ok(Create { url: env.url("/escalations")?, keys, domains })
     }
 }
 
@@ -81,7 +89,7 @@ impl Scenario for Create {
             .env
             .client
             .post(self.url.clone())
-            .header("X-API-Key", self.key.clone())
+            .header("X-API-Key", self.keys[ctx.worker % self.keys.len()].clone())
             .json(&body)
             .send()
             .await;
@@ -95,7 +103,7 @@ pub async fn run(
     cfg: &RunConfig,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Vec<ScenarioReport>> {
-    let scenario = Arc::new(Create::new(args, env).await?);
+    let scenario = Arc::new(Create::new(args, env, interrupt).await?);
     let backend = backend(env).await;
     let mut report = runner::run(scenario, env, cfg, interrupt).await?;
     report.ceiling_goal = goal_for(backend.as_deref());

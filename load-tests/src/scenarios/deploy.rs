@@ -36,9 +36,6 @@ use crate::runner::{Interrupt, RunConfig};
 
 pub const NAME: &str = "deploy";
 
-/// Where `--token` comes from when the flag is not given.
-pub const TOKEN_ENV: &str = "SWITCHBOARD_LOAD_TOKEN";
-
 const DEFAULT_TENANTS: [u64; 3] = [1, 100, 1000];
 const DEFAULT_POLL: &str = "5ms";
 const DEFAULT_RUNNING_TIMEOUT: &str = "60s";
@@ -50,19 +47,13 @@ const SAMPLE_POLL: Duration = Duration::from_millis(500);
 /// Memory figures are in KB of 1,000 bytes (as `scale`'s MB are 10^6).
 const KB: f64 = 1000.0;
 
-const TOKEN_HINT: &str = "pass a super-admin's JWT with --token or SWITCHBOARD_LOAD_TOKEN: start the server \
-     with SWITCHBOARD_BOOTSTRAP_ADMIN=EMAIL, then `switchboard admin token --email EMAIL` (with the server's \
-     settings and database) prints one";
-
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct DeployArgs {
-    /// New tenants created and deployed at each step, comma-separated
+    /// New tenants created and deployed at each step, comma-separated (a
+    /// list of steps here, unlike the other scenarios' --tenants)
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000",
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub tenants: Vec<u64>,
-    /// A super-admin's Platform API token (JWT); default $SWITCHBOARD_LOAD_TOKEN
-    #[arg(long, value_name = "JWT")]
-    pub token: Option<String>,
     /// How often a deployed tenant's status is polled until it is running:
     /// the resolution of deploy→running
     #[arg(long, default_value = DEFAULT_POLL, value_parser = crate::parse_positive_duration)]
@@ -70,58 +61,25 @@ pub struct DeployArgs {
     /// A tenant not running this long after its deploy counts as an error
     #[arg(long, default_value = DEFAULT_RUNNING_TIMEOUT, value_parser = crate::parse_positive_duration)]
     pub running_timeout: Duration,
-    /// Leave the tenants it created running on the server (default: stop
-    /// and delete them at the end)
-    #[arg(long)]
-    pub keep: bool,
 }
 
 impl Default for DeployArgs {
     fn default() -> Self {
         DeployArgs {
             tenants: DEFAULT_TENANTS.to_vec(),
-            token: None,
             poll: humantime::parse_duration(DEFAULT_POLL).expect("a valid default duration"),
             running_timeout: humantime::parse_duration(DEFAULT_RUNNING_TIMEOUT)
                 .expect("a valid default duration"),
-            keep: false,
         }
     }
 }
 
 impl DeployArgs {
-    /// `--token`, else `SWITCHBOARD_LOAD_TOKEN`, trimmed.
-    pub fn token(&self) -> anyhow::Result<String> {
-        self.token
-            .clone()
-            .or_else(|| std::env::var(TOKEN_ENV).ok())
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("{NAME} needs a Platform API token: {TOKEN_HINT}"))
-    }
-
     /// Before anything runs: a token that is there, accepted, and a
     /// super-admin's (the fleet's resources need one).
     pub async fn check(&self, env: &Env) -> anyhow::Result<()> {
-        let token = self.token()?;
-        let resp = env
-            .client
-            .get(env.url("/api/monitoring/dashboard")?)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("GET /api/monitoring/dashboard failed: {e}"))?;
-        let status = resp.status().as_u16();
-        let detail = body_excerpt(resp).await;
-        match status {
-            200 => Ok(()),
-            401 => anyhow::bail!("{NAME}: the server refused the token (401 {detail}): {TOKEN_HINT}"),
-            403 => anyhow::bail!(
-                "{NAME}: the token is not a super-admin's (403 {detail}); GET /api/monitoring/resources \
-                 needs one: {TOKEN_HINT}"
-            ),
-            s => anyhow::bail!("{NAME}: GET /api/monitoring/dashboard answered {s}, expected 200: {detail}"),
-        }
+        super::tenants::token(env, NAME)?;
+        super::tenants::check_token(env).await.map_err(|e| anyhow::anyhow!("{NAME}: {e:#}"))
     }
 }
 
@@ -394,7 +352,7 @@ pub async fn run(
     if args.tenants.is_empty() {
         anyhow::bail!("--tenants needs at least one step, e.g. 1,100,1000");
     }
-    let token = args.token()?;
+    let token = super::tenants::token(env, NAME)?;
     let total: u64 = args.tenants.iter().sum();
     eprintln!(
         "{NAME}: steps of {} new tenants ({} in all), {} deploys in flight, status polled every {}",
@@ -423,7 +381,7 @@ pub async fn run(
 
     let measured = measure(args, env, cfg, interrupt, &ctx).await;
 
-    if args.keep {
+    if env.keep {
         let n = ctx.created.lock().unwrap_or_else(PoisonError::into_inner).len();
         eprintln!("{NAME}: --keep: the {} tenants it created stay on the server", thousands(n as u64));
     } else {

@@ -2,9 +2,17 @@
 //! follow each to its resolution; simulated experts, seeded through the
 //! public API, poll their queue and accept and resolve what they find.
 //!
-//! Closed loop on both sides: a client worker starts its next case only once
-//! the last is resolved, and an expert polls again at once after working, so
-//! the queue stays bounded and the figures describe a steady state.
+//! Closed loop (the default) on both sides: a client worker starts its next
+//! case only once the last is resolved, and an expert polls again at once
+//! after working, so the queue stays bounded and the figures describe a
+//! steady state. With `--rate`, cases arrive at that rate instead (at most
+//! `--concurrency` followed at once) and the experts keep up or fall behind.
+//!
+//! With several tenants (`--tenants`, seeded with `--token`), expert `i` is
+//! in tenant `i mod tenants` and serves domain `(i div tenants) mod domains`,
+//! so every tenant has experts and they spread over the domains; a client
+//! worker creates its cases in its tenant's domains only, since a tenant's
+//! experts serve no other tenant.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -18,9 +26,10 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
+use super::tenants::escalation_keys;
 use super::{
-    api_key, check_can_create, expect_status, prom_histogram, run_id, seed_experts, CaseState, Env,
-    ExpertSeed, FirstFailure, OpCtx, OpError, OpResult, PromHistogram, Scenario, TIME_TO_ROUTE,
+    check_can_create, expect_status, prom_histogram, run_id, seed_experts, CaseState, Env, ExpertSeed,
+    FirstFailure, OpCtx, OpError, OpResult, PromHistogram, Scenario, DEFAULT_TENANTS, TIME_TO_ROUTE,
 };
 use crate::report::{Figure, ScenarioReport, Tally};
 use crate::runner::{self, Interrupt, RunConfig};
@@ -37,12 +46,17 @@ const DEFAULT_CASE_TIMEOUT: &str = "60s";
 
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleArgs {
-    /// Simulated experts to seed (platform-wide, through POST /experts)
+    /// Simulated experts to seed through POST /experts, spread over the
+    /// tenants (at least one each)
     #[arg(long, default_value_t = DEFAULT_EXPERTS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub experts: u32,
     /// Fresh domains the experts and cases are spread over
     #[arg(long, default_value_t = DEFAULT_DOMAINS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub domains: u32,
+    /// Tenants the experts and client workers are spread over (seeded with
+    /// --token; with --api-key there is one)
+    #[arg(long, default_value_t = DEFAULT_TENANTS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tenants: u32,
     /// Cases each expert takes at once
     #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_concurrent: u32,
@@ -64,6 +78,7 @@ impl Default for LifecycleArgs {
         LifecycleArgs {
             experts: DEFAULT_EXPERTS,
             domains: DEFAULT_DOMAINS,
+            tenants: DEFAULT_TENANTS,
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             poll: d(DEFAULT_POLL),
             expert_poll: d(DEFAULT_EXPERT_POLL),
@@ -110,8 +125,10 @@ fn lock(t: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
 pub struct Lifecycle {
     create_url: Url,
     base_url: String,
-    key: HeaderValue,
-    domains: Vec<String>,
+    /// One per tenant; worker `w` is in tenant `w % len`.
+    keys: Vec<HeaderValue>,
+    /// The domains each tenant's experts serve, by tenant.
+    domains_of: Vec<Vec<String>>,
     poll: Duration,
     case_timeout: Duration,
     /// From the create's 201 to the first GET showing the case routed.
@@ -135,21 +152,44 @@ impl Drop for Lifecycle {
     }
 }
 
+/// Expert `i`'s tenant and domain (indexes) with `tenants` tenants and
+/// `domains` domains: every tenant gets experts before any gets a second,
+/// and each tenant's experts go round the domains.
+fn placement(i: u32, tenants: u32, domains: u32) -> (usize, usize) {
+    ((i % tenants) as usize, ((i / tenants) % domains) as usize)
+}
+
+/// The domains each tenant's experts serve, by tenant, without repeats.
+fn domains_of(experts: u32, tenants: u32, domains: &[String]) -> Vec<Vec<String>> {
+    let mut of = vec![Vec::new(); tenants as usize];
+    for i in 0..experts {
+        let (t, d) = placement(i, tenants, domains.len() as u32);
+        if !of[t].contains(&domains[d]) {
+            of[t].push(domains[d].clone());
+        }
+    }
+    of
+}
+
 async fn seed(
     args: &LifecycleArgs,
     env: &Env,
-    key: &str,
+    keys: &[String],
     domains: &[String],
     interrupt: &Interrupt,
 ) -> anyhow::Result<Vec<String>> {
+    let tenants = keys.len() as u32;
     let seed = ExpertSeed {
         scenario: NAME,
         name: "Load expert".into(),
         email: format!("load-life-{}", run_id()),
-        domains: (0..args.experts as usize).map(|i| domains[i % domains.len()].clone()).collect(),
+        domains: (0..args.experts)
+            .map(|i| domains[placement(i, tenants, domains.len() as u32).1].clone())
+            .collect(),
         max_concurrent: args.max_concurrent,
     };
-    seed_experts(env, key, seed, interrupt).await
+    // Expert i registers with keys[i % tenants]: the same tenant as `placement`.
+    seed_experts(env, keys, seed, interrupt).await
 }
 
 /// One simulated expert: poll the queue, accept and resolve each case,
@@ -214,12 +254,20 @@ async fn expert_worker(client: Client, base: String, token: String, idle: Durati
 
 impl Lifecycle {
     pub async fn new(args: &LifecycleArgs, env: &Env, interrupt: &Interrupt) -> anyhow::Result<Self> {
-        let key = api_key(env, NAME)?;
+        if args.experts < args.tenants {
+            anyhow::bail!(
+                "--experts {} is fewer than --tenants {}: every tenant needs an expert of its own",
+                args.experts,
+                args.tenants
+            );
+        }
+        let keys = escalation_keys(env, NAME, args.tenants, interrupt).await?;
         let run = run_id();
         let domains: Vec<String> = (0..args.domains).map(|d| format!("load.life-{run}-{d}")).collect();
         // Fails fast on a refused key; the case is resolved once experts exist.
-        check_can_create(env, key, &domains[0]).await?;
-        let tokens = seed(args, env, key, &domains, interrupt).await?;
+        check_can_create(env, &keys[0], &domains[0]).await?;
+        let tokens = seed(args, env, &keys, &domains, interrupt).await?;
+        let domains_of = domains_of(args.experts, keys.len() as u32, &domains);
 
         // Their own pool, sized for them, so the client workers' pool
         // (sized for --concurrency) does not close their connections.
@@ -244,8 +292,8 @@ impl Lifecycle {
         Ok(Lifecycle {
             create_url: env.url("/escalations")?,
             base_url: env.base_url.clone(),
-            key: HeaderValue::from_str(key)?,
-            domains,
+            keys: keys.iter().map(|k| HeaderValue::from_str(k)).collect::<Result<_, _>>()?,
+            domains_of,
             poll: args.poll,
             case_timeout: args.case_timeout,
             routed: Mutex::new(Tally::default()),
@@ -258,8 +306,8 @@ impl Lifecycle {
         })
     }
 
-    async fn get_state(&self, ctx: &OpCtx<'_>, url: &str) -> Result<CaseState, OpError> {
-        let resp = ctx.env.client.get(url).header("X-API-Key", self.key.clone()).send().await?;
+    async fn get_state(&self, ctx: &OpCtx<'_>, key: &HeaderValue, url: &str) -> Result<CaseState, OpError> {
+        let resp = ctx.env.client.get(url).header("X-API-Key", key.clone()).send().await?;
         let status = resp.status().as_u16();
         if status != 200 {
             let _ = resp.bytes().await;
@@ -325,9 +373,12 @@ impl Scenario for Lifecycle {
     }
 
     async fn op(&self, ctx: &OpCtx<'_>) -> OpResult {
-        let i = (ctx.worker as u64).wrapping_add(ctx.seq) % self.domains.len() as u64;
+        let tenant = ctx.worker % self.keys.len();
+        let key = &self.keys[tenant];
+        let domains = &self.domains_of[tenant];
+        let i = (ctx.worker as u64).wrapping_add(ctx.seq) % domains.len() as u64;
         let body = json!({
-            "domain": self.domains[i as usize],
+            "domain": domains[i as usize],
             "query": format!("load test case {}-{}", ctx.worker, ctx.seq),
             "priority": "standard",
         });
@@ -335,7 +386,7 @@ impl Scenario for Lifecycle {
             .env
             .client
             .post(self.create_url.clone())
-            .header("X-API-Key", self.key.clone())
+            .header("X-API-Key", key.clone())
             .json(&body)
             .send()
             .await?;
@@ -351,7 +402,7 @@ impl Scenario for Lifecycle {
         let detail = format!("{}/escalations/{}", self.base_url, created.id);
         loop {
             let sent = Instant::now();
-            let state = self.get_state(ctx, &detail).await?;
+            let state = self.get_state(ctx, key, &detail).await?;
             let seen = Instant::now();
             lock(&self.poll_gets).record(Ok(200), seen - sent);
             match state.status.as_str() {
@@ -370,7 +421,7 @@ impl Scenario for Lifecycle {
         // Well under the client's --timeout (30 s by default).
         let wait = format!("{detail}/wait?timeout=10");
         loop {
-            let state = self.get_state(ctx, &wait).await?;
+            let state = self.get_state(ctx, key, &wait).await?;
             match state.status.as_str() {
                 "resolved" => return Ok(200),
                 "expired" => return Err(OpError::Outcome("expired")),
@@ -392,4 +443,21 @@ pub async fn run(
     let mut report = runner::run(Arc::clone(&scenario), env, cfg, interrupt).await?;
     let routed = scenario.finish(&mut report).await;
     Ok(vec![report, routed])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tenant_gets_experts_and_they_go_round_the_domains() {
+        let domains: Vec<String> = (0..3).map(|d| format!("d{d}")).collect();
+        // One tenant: as before, expert i in domain i mod 3.
+        assert_eq!(domains_of(5, 1, &domains), vec![vec!["d0", "d1", "d2"]]);
+        // Two tenants, 4 experts: each tenant has two, in d0 and d1.
+        assert_eq!(domains_of(4, 2, &domains), vec![vec!["d0", "d1"], vec!["d0", "d1"]]);
+        // As many experts as tenants: one each, all in d0.
+        assert_eq!(domains_of(3, 3, &domains), vec![vec!["d0"], vec!["d0"], vec!["d0"]]);
+        assert_eq!(placement(7, 2, 3), (1, 0));
+    }
 }

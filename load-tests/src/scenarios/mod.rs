@@ -21,6 +21,7 @@ pub mod deploy;
 pub mod lifecycle;
 pub mod message;
 pub mod scale;
+pub mod tenants;
 pub mod webhooks;
 
 use std::future::Future;
@@ -95,8 +96,15 @@ pub struct Env {
     /// The `--url` given, without a trailing slash; the only host ever contacted.
     pub base_url: String,
     /// `--api-key` (or `SWITCHBOARD_LOAD_API_KEY`): an Escalation API key,
-    /// needed by every scenario that creates escalations or experts.
+    /// the one tenant of the scenarios that create escalations or experts
+    /// when there is no `--token`.
     pub api_key: Option<String>,
+    /// `--token` (or `SWITCHBOARD_LOAD_TOKEN`): a super-admin's Platform API
+    /// JWT. With it every scenario seeds its own tenants ([`tenants`]).
+    pub token: Option<String>,
+    /// `--keep`: leave what could be removed cheaply (message and deploy
+    /// tenants) on the server.
+    pub keep: bool,
     /// `--timeout`, for the clients scenarios build for their own workers.
     pub timeout: Duration,
 }
@@ -153,32 +161,53 @@ pub async fn finish(resp: Result<Response, reqwest::Error>, expected: &[u16]) ->
     }
 }
 
-/// The scenarios, one subcommand each.
+/// Default `--tenants` of the scenarios that seed tenants: one, as with
+/// `--api-key`, so figures of the two paths compare.
+pub const DEFAULT_TENANTS: u32 = 1;
+
+// The scenarios, one subcommand each. Every variant's doc comment is its
+// `--help`. The global flags (`--url`, `--concurrency`, `--duration`,
+// `--requests`, `--warmup`, `--rate`, `--token`, `--api-key`, `--keep`, ...)
+// apply to all of them. (A plain comment: a doc comment here would replace
+// the tool's own description in `switchboard-load --help`.)
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum ScenarioCmd {
-    /// GET /healthz: the reference ceiling every other figure is a ratio to
+    /// GET /healthz: the reference ceiling every other figure is a ratio to.
+    ///
+    /// Before another scenario (and in `all`) it runs closed loop even with
+    /// --rate: the reference is the most the server does. Alone, it follows
+    /// --rate like any scenario. Needs no credentials.
     Ceiling,
     /// POST /escalations: durable creates per second (each 201 comes after
-    /// the database commit), closed loop at --concurrency.
+    /// the database commit).
     ///
     /// The cases go to --domains domains `load.create-0`, `load.create-1`, ...
-    /// that no expert serves, so routing stays cheap, nothing else is seeded,
-    /// and every case stays pending (priority `batch`, 24 h SLA): the queue
-    /// grows with each run. Goal for the ratio to the ceiling: >= 0.40 on
-    /// SQLite, >= 0.20 on PostgreSQL (the backend is read from /readyz).
-    /// Needs --api-key: an operator key (`switchboard admin operator-key`);
-    /// a key of a limited plan fails at once with 429.
+    /// that no expert serves, so routing stays cheap and every case stays
+    /// pending (priority `batch`, 24 h SLA): the queue grows with each run.
+    /// Client workers are spread over --tenants tenants (worker w uses tenant
+    /// w mod --tenants). Goal for the ratio to the ceiling: >= 0.40 on SQLite,
+    /// >= 0.20 on PostgreSQL (the backend is read from /readyz).
+    ///
+    /// Tenants: with --token, --tenants are registered (POST /auth/register)
+    /// and put on the enterprise plan (PATCH /api/tenants/{id}); they and their
+    /// cases stay on the server. Else --api-key, an operator key (`switchboard
+    /// admin operator-key`), is the one tenant; a key of a limited plan fails
+    /// at once with 429.
     Create(create::CreateArgs),
     /// The whole life of a case: create, routed, accepted, resolved.
     ///
-    /// Seeds --experts platform-wide experts through POST /experts (one of
-    /// --domains fresh domains each, --max-concurrent cases at a time); each
-    /// has a worker that polls GET /experts/me/escalations?status=routed every
-    /// --expert-poll when idle, and accepts and resolves every case it finds.
-    /// Each of the --concurrency client workers creates a case, polls GET
-    /// /escalations/{id} every --poll until it is no longer pending, then
-    /// long-polls /escalations/{id}/wait until it is resolved, and starts the
-    /// next one (closed loop, so the queue cannot grow without bound).
+    /// Seeds --experts experts through POST /experts, spread over --tenants
+    /// tenants and --domains fresh domains (expert i: tenant i mod --tenants,
+    /// domain (i div --tenants) mod --domains; --max-concurrent cases at a
+    /// time); each has a worker that polls GET
+    /// /experts/me/escalations?status=routed every --expert-poll when idle,
+    /// and accepts and resolves every case it finds. Each of the client
+    /// workers (worker w in tenant w mod --tenants) creates a case in a domain
+    /// its tenant's experts serve, polls GET /escalations/{id} every --poll
+    /// until it is no longer pending, then long-polls /escalations/{id}/wait
+    /// until it is resolved (in closed loop it then starts the next one, so
+    /// the queue cannot grow without bound; with --rate cases arrive at that
+    /// rate, at most --concurrency followed at once).
     ///
     /// `lifecycle` is resolved cases per second (ratio to the ceiling) and
     /// create→resolved latency. `lifecycle create→routed` is measured on the
@@ -186,32 +215,41 @@ pub enum ScenarioCmd {
     /// routed: the server's routed_at has whole seconds only, and an expert's
     /// first sight of a case mostly measures --expert-poll. The figure is an
     /// upper bound, late by at most one --poll plus one GET (both shown).
-    /// Needs --api-key: an operator key.
+    ///
+    /// Tenants: with --token, --tenants enterprise tenants are registered, and
+    /// each one's experts serve only it; they stay on the server. Else the one
+    /// tenant of --api-key, an operator key, whose experts are platform-wide.
     Lifecycle(lifecycle::LifecycleArgs),
     /// Routing latency as the experts of a domain grow, and memory.
     ///
-    /// For each of --sizes, tops the experts of one fresh domain up to that
-    /// many (POST /experts at --concurrency, distinct emails), then sends
-    /// --cases cases to it, --in-flight at a time: each is created, GET
-    /// /escalations/{id} is polled every --poll until it is no longer pending
-    /// (latency from the 201 to that answer), and it is cancelled to free the
-    /// expert. Goal: p50 at the largest size / p50 at the smallest <= 1.5.
-    /// Then creates --open-cases cases in a domain no expert serves (they stay
-    /// open) and reads process_resident_memory_bytes from /metrics: goal
-    /// < 600 MB with 100,000 experts and 100,000 open cases. --duration and
-    /// --requests do not apply. Everything it creates stays on the server.
-    /// Needs --api-key: an operator key.
+    /// For each of --sizes (experts in the domain), tops the experts of one
+    /// fresh domain up to that many (POST /experts at --concurrency, distinct
+    /// emails), then sends --cases cases to it, --in-flight at a time (with
+    /// --rate: at that rate, at most --in-flight at once): each is created,
+    /// GET /escalations/{id} is polled every --poll until it is no longer
+    /// pending (latency from the 201 to that answer, plus how late it started
+    /// under --rate), and it is cancelled to free the expert. Goal: p50 at the
+    /// largest size / p50 at the smallest <= 1.5. Then creates --open-cases
+    /// cases in a domain no expert serves (they stay open) and reads
+    /// process_resident_memory_bytes from /metrics: goal < 600 MB with 100,000
+    /// experts and 100,000 open cases. --duration and --requests do not apply.
+    ///
+    /// Tenants: one, as the figure is about one domain: with --token a fresh
+    /// enterprise tenant, else the one of --api-key (an operator key).
+    /// Everything it creates stays on the server.
     Scale(scale::ScaleArgs),
     /// Webhook deliveries per second to local receivers at 1, 10 and 100
     /// endpoints, and the latency from event to receipt.
     ///
     /// Starts --endpoints' largest count of receivers (distinct listeners on
     /// 127.0.0.1 of this process, answering 200 at once, counting duplicate or
-    /// missing `webhook-id`s) and seeds one platform-wide expert per client
-    /// worker, each in a fresh domain of its own. Each worker creates a case
-    /// with a `callback_url` (the step's endpoints in turn), polls it every
-    /// --poll until routed, accepts and resolves it as its expert, and waits
-    /// for the `escalation.resolved` POST naming it (closed loop). `webhooks@<n>`
+    /// missing `webhook-id`s) and seeds one expert per client worker
+    /// (--concurrency of them, so there is no --experts), each in a fresh
+    /// domain of its own; worker w and its expert are in tenant w mod
+    /// --tenants. Each operation creates a case with a `callback_url` (the
+    /// step's endpoints in turn), polls it every --poll until routed, accepts
+    /// and resolves it as the worker's expert, and waits for the
+    /// `escalation.resolved` POST naming it. `webhooks@<n>`
     /// is delivered cases per second (ratio to the ceiling);
     /// `webhooks@<n> event→receipt` is from the resolve's 200 to the receipt,
     /// its p50 and p99 also as a ratio to the ceiling's p99 latency (a receipt
@@ -222,20 +260,30 @@ pub enum ScenarioCmd {
     /// The server under test must run with SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE=true
     /// and SWITCHBOARD_OUTBOUND_ALLOW=127.0.0.0/8,::1/128 (checked before
     /// anything runs). --duration or --requests apply to each step.
-    /// Needs --api-key: an operator key.
+    ///
+    /// Tenants: with --token, --tenants enterprise tenants are registered (each
+    /// gets the webhook secret that signs its deliveries); they stay on the
+    /// server. Else the one tenant of --api-key (an operator key; the operator
+    /// tenant needs a secret: `switchboard admin webhook-secret`).
     Webhooks(webhooks::WebhooksArgs),
     /// POST /v1/cerebrals/{id}/message: Cerebral turns per second on the
     /// offline provider, with session memory (each answer comes after the
     /// turn is committed).
     ///
     /// Each client worker rotates over --sessions sessions of its own, so
-    /// every turn reads a growing memory. Needs --agent-key and --cerebral:
-    /// `switchboard admin agent-key` (run with the server's settings) makes a
-    /// Cerebral in the operator tenant, whose plan has no request limit or
-    /// token budget, and prints both. Ratio to the ceiling, no goal yet.
+    /// every turn reads a growing memory; worker w talks to tenant w mod
+    /// --tenants. Ratio to the ceiling, no goal yet.
+    ///
+    /// Tenants: with --token, --tenants tenants are created on the enterprise
+    /// plan (POST /api/tenants; no request limit or token budget), deployed,
+    /// and given a Cerebral and an Agent API key (POST /v1/cerebrals, POST
+    /// /v1/api-keys); they are stopped and deleted at the end unless --keep.
+    /// Else --agent-key and --cerebral: `switchboard admin agent-key` (run with
+    /// the server's settings) makes a Cerebral in the operator tenant and
+    /// prints both.
     Message(message::MessageArgs),
     /// Deploy→running time and memory per running tenant, at 1, 100 and
-    /// 1,000 tenants (--tenants).
+    /// 1,000 tenants (--tenants: here a list of steps).
     ///
     /// Each step creates that many new tenants (POST /api/tenants,
     /// `load-deploy-<run>-<i>`), deploys them --concurrency at a time (POST
@@ -254,8 +302,8 @@ pub enum ScenarioCmd {
     /// binary's code), so the sum overstates what each child adds (its PSS in
     /// /proc/PID/smaps_rollup is the fairer figure).
     /// At the end every tenant it created is stopped and deleted, even after
-    /// Ctrl-C, unless --keep. --duration and --requests do not apply. Not part
-    /// of `all`.
+    /// Ctrl-C, unless --keep. --duration, --requests and --rate do not apply.
+    /// Not part of `all`.
     ///
     /// Needs --token (or SWITCHBOARD_LOAD_TOKEN): a super-admin's Platform
     /// API JWT. Start the server with SWITCHBOARD_BOOTSTRAP_ADMIN=EMAIL, then
@@ -264,19 +312,73 @@ pub enum ScenarioCmd {
     Deploy(deploy::DeployArgs),
 }
 
+/// The sizes `all` runs with; each unset one is the scenario's own default
+/// (scale's smaller `all` sizes, see [`scale::ScaleArgs::for_all`]).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct AllArgs {
+    /// Tenants seeded for each of create, lifecycle, webhooks and message
+    /// (with --token; scale always has one)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tenants: Option<u32>,
+    /// lifecycle's experts (webhooks has one per worker, scale --scale-sizes)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub experts: Option<u32>,
+    /// Domains of create and lifecycle
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub domains: Option<u32>,
+    /// webhooks' endpoint steps, comma-separated (default 1,10,100)
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub endpoints: Option<Vec<u32>>,
+    /// scale's sizes, comma-separated, increasing (default 100,10000)
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub scale_sizes: Option<Vec<u64>>,
+    /// scale's cases routed at each size (default 1000)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub scale_cases: Option<u64>,
+    /// scale's cases left open before reading memory (default 10000)
+    #[arg(long)]
+    pub open_cases: Option<u64>,
+}
+
 impl ScenarioCmd {
-    /// Everything `all` runs, in order. The ceiling comes first so the
-    /// others are compared with a figure measured moments before them.
-    /// `scale` runs last and smaller (see [`scale::ScaleArgs::for_all`]),
-    /// after `webhooks`.
-    pub fn all() -> Vec<ScenarioCmd> {
+    /// Everything `all` runs, in order, sized by `args`. The ceiling comes
+    /// first so the others are compared with a figure measured moments
+    /// before them. `scale` runs last and smaller (see
+    /// [`scale::ScaleArgs::for_all`]), after `webhooks`.
+    pub fn all(args: &AllArgs) -> Vec<ScenarioCmd> {
+        let mut create = create::CreateArgs::default();
+        let mut lifecycle = lifecycle::LifecycleArgs::default();
+        let mut webhooks = webhooks::WebhooksArgs::default();
+        let mut message = message::MessageArgs::from_env();
+        let mut scale = scale::ScaleArgs::for_all();
+        if let Some(t) = args.tenants {
+            (create.tenants, lifecycle.tenants, webhooks.tenants, message.tenants) = (t, t, t, t);
+        }
+        if let Some(e) = args.experts {
+            lifecycle.experts = e;
+        }
+        if let Some(d) = args.domains {
+            (create.domains, lifecycle.domains) = (d, d);
+        }
+        if let Some(e) = &args.endpoints {
+            webhooks.endpoints.clone_from(e);
+        }
+        if let Some(s) = &args.scale_sizes {
+            scale.sizes.clone_from(s);
+        }
+        if let Some(c) = args.scale_cases {
+            scale.cases = c;
+        }
+        if let Some(o) = args.open_cases {
+            scale.open_cases = o;
+        }
         vec![
             ScenarioCmd::Ceiling,
-            ScenarioCmd::Create(create::CreateArgs::default()),
-            ScenarioCmd::Lifecycle(lifecycle::LifecycleArgs::default()),
-            ScenarioCmd::Webhooks(webhooks::WebhooksArgs::default()),
-            ScenarioCmd::Message(message::MessageArgs::from_env()),
-            ScenarioCmd::Scale(scale::ScaleArgs::for_all()),
+            ScenarioCmd::Create(create),
+            ScenarioCmd::Lifecycle(lifecycle),
+            ScenarioCmd::Webhooks(webhooks),
+            ScenarioCmd::Message(message),
+            ScenarioCmd::Scale(scale),
         ]
     }
 
@@ -293,8 +395,8 @@ impl ScenarioCmd {
         }
     }
 
-    /// Whether it creates escalations or experts, and so needs `--api-key`.
-    pub fn needs_api_key(&self) -> bool {
+    /// Whether it creates escalations or experts, and so needs `--token` or `--api-key`.
+    pub fn needs_escalation_tenant(&self) -> bool {
         !matches!(self, ScenarioCmd::Ceiling | ScenarioCmd::Message(_) | ScenarioCmd::Deploy(_))
     }
 
@@ -329,12 +431,17 @@ impl ScenarioCmd {
 // ---- Helpers shared by the scenarios that create escalations and experts ----
 
 /// How to get a key that can create escalations without limits.
-const KEY_HINT: &str = "pass an operator key with --api-key or SWITCHBOARD_LOAD_API_KEY: \
-     `switchboard admin operator-key` prints one (run it with the server's settings and database)";
+const KEY_HINT: &str =
+    "pass a super-admin's JWT with --token (or SWITCHBOARD_LOAD_TOKEN; `switchboard admin \
+     token --email EMAIL` prints one) to seed tenants through the API, or an operator key with --api-key \
+     or SWITCHBOARD_LOAD_API_KEY (`switchboard admin operator-key` prints one; run either with the \
+     server's settings and database)";
 
 /// The `--api-key`, or a clear error naming the scenario that needs it.
 pub fn api_key<'a>(env: &'a Env, scenario: &str) -> anyhow::Result<&'a str> {
-    env.api_key.as_deref().ok_or_else(|| anyhow::anyhow!("{scenario} needs an API key: {KEY_HINT}"))
+    env.api_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("{scenario} needs --token or an API key: {KEY_HINT}"))
 }
 
 /// The database the server runs on, from `GET /readyz` (`checks.backend`),
@@ -477,6 +584,41 @@ pub async fn expect_status(
     let detail = body_excerpt(resp).await;
     first.note(|| format!("{what} answered {status}: {detail}"));
     Err(OpError::Status(status))
+}
+
+/// [`batch`] for a measured set of operations: closed loop without `rate`,
+/// else open loop at `rate` per second with at most `concurrency` in flight
+/// ([`runner::open_loop`]), each recorded with the latency `f` returns plus
+/// how late it started (its due time is when a user would have sent it).
+pub async fn batch_at<F, Fut>(
+    label: &str,
+    count: u64,
+    concurrency: usize,
+    rate: Option<f64>,
+    interrupt: &Interrupt,
+    f: F,
+) -> anyhow::Result<(Tally, Duration, Option<crate::report::OpenLoop>)>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Duration, OpError>> + Send + 'static,
+{
+    let Some(rate) = rate else {
+        let (tally, took) = batch(label, count, concurrency, interrupt, f).await?;
+        return Ok((tally, took, None));
+    };
+    let (tally, took, schedule) =
+        runner::open_loop(rate, concurrency, runner::Limit::Count(count), interrupt, None, |id| {
+            let op = f(id.index);
+            async move {
+                match op.await {
+                    Ok(latency) => (Ok(200), latency),
+                    Err(e) => (Err(e), Duration::ZERO),
+                }
+            }
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{label}: {e:#}"))?;
+    Ok((tally, took, Some(schedule)))
 }
 
 /// Runs `count` operations, `concurrency` at a time, outside the runner
@@ -635,7 +777,9 @@ pub async fn resident_memory_bytes(env: &Env) -> Option<f64> {
         .find_map(|l| l.strip_prefix("process_resident_memory_bytes ")?.trim().parse::<f64>().ok())
 }
 
-/// Experts to register through `POST /experts`: expert `i` serves `domains[i]`.
+/// Experts to register through `POST /experts`: expert `i` serves
+/// `domains[i]` and is registered with key `i % keys.len()`, so it belongs
+/// to that key's tenant (platform-wide with an operator key).
 pub struct ExpertSeed<'a> {
     /// The scenario, for progress lines.
     pub scenario: &'a str,
@@ -649,7 +793,7 @@ pub struct ExpertSeed<'a> {
 /// Registers the experts of `seed`; returns their portal tokens, expert `i`'s at `i`.
 pub async fn seed_experts(
     env: &Env,
-    key: &str,
+    keys: &[String],
     seed: ExpertSeed<'_>,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Vec<String>> {
@@ -660,7 +804,8 @@ pub async fn seed_experts(
     let count = seed.domains.len();
     let tokens = Arc::new(Mutex::new(vec![None; count]));
     let first = Arc::new(FirstFailure::default());
-    let (client, url, key) = (env.client.clone(), env.url("/experts")?, key.to_string());
+    anyhow::ensure!(!keys.is_empty(), "seeding experts: no tenant key");
+    let (client, url, keys) = (env.client.clone(), env.url("/experts")?, keys.to_vec());
     let (t, f) = (Arc::clone(&tokens), Arc::clone(&first));
     let ExpertSeed { scenario, name, email, domains, max_concurrent } = seed;
     let (tally, took) = batch("seeding experts", count as u64, 16, interrupt, move |i| {
@@ -670,7 +815,8 @@ pub async fn seed_experts(
             "domains": [domains[i as usize]],
             "max_concurrent": max_concurrent,
         });
-        let req = client.post(url.clone()).header("X-API-Key", key.as_str()).json(&body);
+        let key = keys[i as usize % keys.len()].as_str();
+        let req = client.post(url.clone()).header("X-API-Key", key).json(&body);
         let (t, f) = (Arc::clone(&t), Arc::clone(&f));
         async move {
             let start = Instant::now();
@@ -709,7 +855,7 @@ mod tests {
 
     #[test]
     fn all_starts_with_the_ceiling_and_lists_each_scenario_once() {
-        let all = ScenarioCmd::all();
+        let all = ScenarioCmd::all(&AllArgs::default());
         assert_eq!(all.first(), Some(&ScenarioCmd::Ceiling));
         for (i, a) in all.iter().enumerate() {
             assert!(!all[i + 1..].contains(a), "{a:?} listed twice");
@@ -741,6 +887,34 @@ mod tests {
         for cmd in &every {
             assert!(all.contains(cmd), "{cmd:?} missing from ScenarioCmd::all");
         }
+    }
+
+    #[test]
+    fn all_applies_its_sizes_to_every_scenario_they_mean_something_for() {
+        let args = AllArgs {
+            tenants: Some(3),
+            experts: Some(6),
+            domains: Some(2),
+            endpoints: Some(vec![1, 2]),
+            scale_sizes: Some(vec![5, 10]),
+            scale_cases: Some(20),
+            open_cases: Some(7),
+        };
+        let mut seen = 0;
+        for cmd in ScenarioCmd::all(&args) {
+            match cmd {
+                ScenarioCmd::Create(a) => assert_eq!((a.tenants, a.domains), (3, 2)),
+                ScenarioCmd::Lifecycle(a) => assert_eq!((a.tenants, a.experts, a.domains), (3, 6, 2)),
+                ScenarioCmd::Webhooks(a) => assert_eq!((a.tenants, a.endpoints), (3, vec![1, 2])),
+                ScenarioCmd::Message(a) => assert_eq!(a.tenants, 3),
+                ScenarioCmd::Scale(a) => {
+                    assert_eq!((a.sizes, a.cases, a.open_cases, a.reduced), (vec![5, 10], 20, 7, true))
+                }
+                ScenarioCmd::Ceiling | ScenarioCmd::Deploy(_) => continue,
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 5);
     }
 
     #[test]
@@ -776,6 +950,8 @@ mod tests {
             client: Client::new(),
             base_url: "http://127.0.0.1:8080/sb".into(),
             api_key: None,
+            token: None,
+            keep: false,
             timeout: Duration::from_secs(30),
         };
         let url = env.url("/healthz").expect("valid URL");

@@ -8,6 +8,11 @@
 //! few in flight, so the latency is routing, not queueing; each case is
 //! cancelled once seen routed, which frees its expert's slot.
 //!
+//! With `--rate`, the measured cases of each size (and their warm-up) arrive
+//! open loop at that rate, at most `--in-flight` at once; each latency then
+//! also holds how late its case started. Seeding and the open cases stay
+//! closed loop at `--concurrency`: they prepare, they are not the figure.
+//!
 //! Rows: `scale` is the seeding (POST /experts per second), `scale@<size>`
 //! the create→routed latency at each size, `scale open cases` the creates
 //! of the cases left open for the memory reading.
@@ -22,8 +27,9 @@ use reqwest::Client;
 use serde_json::json;
 use tokio::time::{sleep, Instant};
 
+use super::tenants::escalation_keys;
 use super::{
-    api_key, batch, check_can_create, expect_status, prom_histogram, resident_memory_bytes, run_id,
+    batch, batch_at, check_can_create, expect_status, prom_histogram, resident_memory_bytes, run_id,
     CaseState, Env, FirstFailure, OpError, TIME_TO_ROUTE,
 };
 use crate::report::{error_breakdown, thousands, Cmp, Figure, Goal, ScenarioReport, Tally};
@@ -211,7 +217,9 @@ pub async fn run(
     if args.sizes.is_empty() || args.sizes.windows(2).any(|w| w[0] >= w[1]) {
         anyhow::bail!("--sizes must be increasing, e.g. 100,10000,100000");
     }
-    let key = api_key(env, NAME)?;
+    // One tenant: the figure is about the experts of one domain.
+    let key = escalation_keys(env, NAME, 1, interrupt).await?.remove(0);
+    let key = key.as_str();
     let run = run_id();
     let domain = format!("load.scale-{run}");
     let open_domain = format!("load.scale-{run}-open");
@@ -288,7 +296,7 @@ pub async fn run(
 
         let c = Arc::clone(&ctx);
         let warm = (args.cases / 10).clamp(1, 100);
-        batch("warm-up", warm, args.in_flight as usize, interrupt, move |_| {
+        batch_at("warm-up", warm, args.in_flight as usize, cfg.rate, interrupt, move |_| {
             let c = Arc::clone(&c);
             async move { c.route_one().await }
         })
@@ -296,11 +304,12 @@ pub async fn run(
         *ctx.poll_gets.lock().unwrap_or_else(PoisonError::into_inner) = Tally::default();
         let before = prom_histogram(&env.client, &metrics, TIME_TO_ROUTE).await;
         let c = Arc::clone(&ctx);
-        let (tally, took) = batch("routing", args.cases, args.in_flight as usize, interrupt, move |_| {
-            let c = Arc::clone(&c);
-            async move { c.route_one().await }
-        })
-        .await?;
+        let (tally, took, schedule) =
+            batch_at("routing", args.cases, args.in_flight as usize, cfg.rate, interrupt, move |_| {
+                let c = Arc::clone(&c);
+                async move { c.route_one().await }
+            })
+            .await?;
         if let Some(first) = ctx.first.take() {
             eprintln!(
                 "{NAME}@{size}: {} failed ({}); first: {first}",
@@ -329,7 +338,9 @@ pub async fn run(
             server_ms(0.99),
             "ms",
         ));
-        sizes.push(ScenarioReport::latency_only(format!("{NAME}@{size}"), tally, took));
+        let mut row = ScenarioReport::latency_only(format!("{NAME}@{size}"), tally, took);
+        row.open_loop = schedule;
+        sizes.push(row);
     }
     let rss_experts = resident_memory_bytes(env).await;
 

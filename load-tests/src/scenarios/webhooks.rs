@@ -9,13 +9,17 @@
 //! counting the ones seen twice; the signature is not verified.
 //!
 //! Each client worker has an expert of its own, seeded through POST /experts
-//! in a fresh domain of its own, so its cases reach that expert and no other.
+//! in a fresh domain of its own, so its cases reach that expert and no other;
+//! worker `w` and its expert belong to tenant `w mod --tenants` (seeded with
+//! `--token`, see [`super::tenants`]; one tenant with `--api-key`). With
+//! `--rate`, the worker is the open-loop slot the operation holds, so it is
+//! still the only one using its expert at a time.
 //! One operation: create a case with a `callback_url` (the step's endpoints in
 //! turn), poll it until routed, accept and resolve it as its expert, then wait
 //! for the receiver to get the `escalation.resolved` POST naming the case.
 //! The event is the moment the resolve answered 200; the receipt is when the
-//! receiver got the POST. Closed loop, so the deliveries in flight are bounded
-//! by --concurrency and the figures describe a steady state.
+//! receiver got the POST. Closed loop by default, so the deliveries in flight
+//! are bounded by --concurrency and the figures describe a steady state.
 //!
 //! Rows per step: `webhooks@<n>`, cases delivered per second (a ratio to the
 //! ceiling like every throughput; its latency is create→receipt), and
@@ -40,9 +44,10 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::time::sleep;
 
+use super::tenants::escalation_keys;
 use super::{
-    api_key, batch, body_excerpt, check_key, expect_status, finish, run_id, seed_experts, CaseState, Env,
-    ExpertSeed, FirstFailure, OpCtx, OpError, OpResult, Scenario, CEILING,
+    batch, body_excerpt, check_key, expect_status, finish, run_id, seed_experts, CaseState, Env, ExpertSeed,
+    FirstFailure, OpCtx, OpError, OpResult, Scenario, CEILING, DEFAULT_TENANTS,
 };
 use crate::report::{error_breakdown, thousands, Figure, ScenarioReport, Tally};
 use crate::runner::{self, Interrupt, RunConfig};
@@ -89,6 +94,10 @@ pub struct WebhooksArgs {
     /// this counts as an error ("no delivery in time")
     #[arg(long, default_value = DEFAULT_DELIVERY_TIMEOUT, value_parser = crate::parse_positive_duration)]
     pub delivery_timeout: Duration,
+    /// Tenants the client workers and their experts are spread over (seeded
+    /// with --token; with --api-key there is one)
+    #[arg(long, default_value_t = DEFAULT_TENANTS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tenants: u32,
 }
 
 impl Default for WebhooksArgs {
@@ -98,6 +107,7 @@ impl Default for WebhooksArgs {
             endpoints: vec![1, 10, 100],
             poll: d(DEFAULT_POLL),
             delivery_timeout: d(DEFAULT_DELIVERY_TIMEOUT),
+            tenants: DEFAULT_TENANTS,
         }
     }
 }
@@ -288,7 +298,8 @@ impl Drop for Receivers {
 struct Shared {
     client: Client,
     base: String,
-    key: HeaderValue,
+    /// One per tenant: worker `w` (and its expert) is in tenant `w % len`.
+    keys: Vec<HeaderValue>,
     /// One per client worker, as its expert's domain and token.
     domains: Vec<String>,
     tokens: Vec<HeaderValue>,
@@ -410,7 +421,8 @@ struct Step {
     early: AtomicU64,
     first_error: FirstFailure,
     /// A case whose delivery did not arrive, to ask the server about.
-    first_missing: Mutex<Option<String>>,
+    /// With the worker whose tenant it is in.
+    first_missing: Mutex<Option<(String, usize)>>,
     counts_start: Mutex<Counts>,
 }
 
@@ -450,7 +462,8 @@ impl Step {
             "priority": "standard",
             "callback_url": url,
         });
-        let req = s.client.post(format!("{}/escalations", s.base)).header("X-API-Key", s.key.clone());
+        let key = s.keys[w % s.keys.len()].clone();
+        let req = s.client.post(format!("{}/escalations", s.base)).header("X-API-Key", key.clone());
         let resp =
             expect_status(req.json(&body).send().await, 201, "POST /escalations", &self.first_error).await?;
         let created: CaseState = resp.json().await.map_err(|_| OpError::Outcome("bad body"))?;
@@ -459,7 +472,7 @@ impl Step {
         let detail = format!("{}/escalations/{}", s.base, case.id);
         let deadline = Instant::now() + ROUTE_TIMEOUT;
         loop {
-            let req = s.client.get(&detail).header("X-API-Key", s.key.clone()).send().await;
+            let req = s.client.get(&detail).header("X-API-Key", key.clone()).send().await;
             let resp = expect_status(req, 200, "GET /escalations/{id}", &self.first_error).await?;
             let state: CaseState = resp.json().await.map_err(|_| OpError::Outcome("bad body"))?;
             match state.status.as_str() {
@@ -499,7 +512,7 @@ impl Step {
             Ok(Err(_)) => Err(OpError::Outcome("receiver dropped the case")),
             Err(_) => {
                 let mut first = self.first_missing.lock().unwrap_or_else(PoisonError::into_inner);
-                first.get_or_insert_with(|| case.id.clone());
+                first.get_or_insert_with(|| (case.id.clone(), w));
                 Err(OpError::Outcome("no delivery in time"))
             }
         }
@@ -581,13 +594,14 @@ pub async fn check_callbacks(env: &Env, key: &str) -> anyhow::Result<()> {
 }
 
 /// What the server says about the deliveries of case `id`, for an error.
-async fn deliveries_of(shared: &Shared, id: &str) -> String {
+async fn deliveries_of(shared: &Shared, id: &str, worker: usize) -> String {
     #[derive(Deserialize)]
     struct Deliveries {
         deliveries: Vec<serde_json::Value>,
     }
     let url = format!("{}/webhooks/deliveries/{id}", shared.base);
-    let resp = match shared.client.get(&url).header("X-API-Key", shared.key.clone()).send().await {
+    let key = shared.keys[worker % shared.keys.len()].clone();
+    let resp = match shared.client.get(&url).header("X-API-Key", key).send().await {
         Ok(r) => r,
         Err(e) => return format!("GET /webhooks/deliveries/{id} failed: {e}"),
     };
@@ -645,9 +659,9 @@ async fn check_delivery(shared: &Arc<Shared>, url: String) -> anyhow::Result<()>
     match step.one_case(0, 0).await {
         Ok(_) => Ok(()),
         Err(OpError::Outcome("no delivery in time")) => {
-            let id =
+            let (id, worker) =
                 step.first_missing.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or_default();
-            let said = deliveries_of(shared, &id).await;
+            let said = deliveries_of(shared, &id, worker).await;
             anyhow::bail!(
                 "the delivery of a resolved case (escalation {id}) did not reach its receiver within {} \
                  ({said}); {}",
@@ -666,7 +680,7 @@ async fn check_delivery(shared: &Arc<Shared>, url: String) -> anyhow::Result<()>
 
 async fn seed(
     env: &Env,
-    key: &str,
+    keys: &[String],
     domains: &[String],
     run: &str,
     interrupt: &Interrupt,
@@ -678,7 +692,8 @@ async fn seed(
         domains: domains.to_vec(),
         max_concurrent: EXPERT_MAX_CONCURRENT,
     };
-    seed_experts(env, key, seed, interrupt)
+    // Expert w registers with keys[w % tenants]: worker w's tenant.
+    seed_experts(env, keys, seed, interrupt)
         .await?
         .into_iter()
         .map(|t| {
@@ -725,9 +740,9 @@ pub async fn run(
     if args.endpoints.is_empty() {
         anyhow::bail!("--endpoints needs at least one count, e.g. 1,10,100");
     }
-    let key = api_key(env, NAME)?;
-    check_key(env, key).await?;
-    check_callbacks(env, key).await?;
+    let keys = escalation_keys(env, NAME, args.tenants, interrupt).await?;
+    check_key(env, &keys[0]).await?;
+    check_callbacks(env, &keys[0]).await?;
     let run = run_id();
     let listeners = args.endpoints.iter().copied().max().unwrap_or(1) as usize;
     let inbox = Arc::new(Inbox::default());
@@ -739,7 +754,7 @@ pub async fn run(
     );
 
     let domains: Vec<String> = (0..cfg.concurrency).map(|i| format!("load.hook-{run}-{i}")).collect();
-    let tokens = seed(env, key, &domains, &run, interrupt).await?;
+    let tokens = seed(env, &keys, &domains, &run, interrupt).await?;
     // Their own pool, sized for the workers and their cancels.
     let client = Client::builder()
         .pool_max_idle_per_host(cfg.concurrency * 2)
@@ -749,7 +764,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         client,
         base: env.base_url.clone(),
-        key: HeaderValue::from_str(key)?,
+        keys: keys.iter().map(|k| HeaderValue::from_str(k)).collect::<Result<_, _>>()?,
         domains,
         tokens,
         inbox: Arc::clone(&inbox),
@@ -779,8 +794,9 @@ pub async fn run(
             );
         }
         let missing = step.first_missing.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(id) = missing {
-            eprintln!("{NAME}@{n}: a delivery did not arrive in time: {}", deliveries_of(&shared, &id).await);
+        if let Some((id, worker)) = missing {
+            let said = deliveries_of(&shared, &id, worker).await;
+            eprintln!("{NAME}@{n}: a delivery did not arrive in time: {said}");
         }
         let latency = step.latency().clone();
         let from_sent = step.sent_latency().clone();
