@@ -52,12 +52,14 @@ say "Python test tools (virtualenv .venv)"
 # openapi-spec-validator: an independent check that /openapi.json is OpenAPI 3.1;
 # prometheus-client: its parser reads /metrics as Prometheus would;
 # playwright: drives Debian's /usr/bin/chromium (executable_path; no `playwright install`);
-# jsonschema: checks every example of /openapi.json against its schema.
+# jsonschema: checks every example of /openapi.json against its schema;
+# schemathesis: fuzzes every operation of /openapi.json (tests/fuzz.rs, scripts/fuzz.py),
+# pinned because its CLI options and JSON report are what scripts/fuzz.py reads.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check aiosmtpd cerolabs==0.1.0 standardwebhooks \
-  openapi-spec-validator prometheus-client playwright==1.65.2 jsonschema
+  openapi-spec-validator prometheus-client playwright==1.65.2 jsonschema schemathesis==4.32.5
 export SWITCHBOARD_TEST_PYTHON="$PWD/.venv/bin/python"
 
 say "format and lints"

@@ -199,6 +199,58 @@ impl Modify for DerivedExamples {
     }
 }
 
+/// Lists the answers that come from the layers every operation of a kind goes
+/// through, where an operation's annotation does not list them already: 401
+/// from the credential extractors on every operation with `security` (missing,
+/// unknown, revoked or expired credential), and 400 from the JSON body
+/// extractor (`http::extract::Json`: a body missing, malformed or of the wrong
+/// shape) on every operation with a request body. Each is in the error format
+/// of the operation's surface. Found by fuzzing (tests/fuzz.rs): many
+/// annotations left them out.
+struct SharedResponses;
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = |description: &str, error: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name(error))).build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let error = if path.starts_with("/v1/") {
+                "EnvelopeError"
+            } else if path.starts_with("/api/") {
+                "PlainError"
+            } else {
+                "DetailError"
+            };
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in operations.into_iter().flatten() {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let responses = &mut op.responses.responses;
+                if secured && !responses.contains_key("401") {
+                    responses.insert(
+                        "401".into(),
+                        RefOr::T(response("Missing, unknown, revoked or expired credential", error)),
+                    );
+                }
+                if op.request_body.is_some() && !responses.contains_key("400") {
+                    responses.insert(
+                        "400".into(),
+                        RefOr::T(response("Request body missing, malformed or invalid", error)),
+                    );
+                }
+            }
+        }
+    }
+}
+
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -238,7 +290,7 @@ impl Modify for SecuritySchemes {
                        (`/v1`, envelope `{success, data | error:{code, message, requestId}}`), the Platform API \
                        (`/api`, errors `{\"error\"}`); plus operator endpoints.",
     ),
-    modifiers(&SecuritySchemes, &UniqueOperationIds, &DerivedExamples),
+    modifiers(&SecuritySchemes, &UniqueOperationIds, &SharedResponses, &DerivedExamples),
     paths(
         operator::healthz,
         operator::readyz,
