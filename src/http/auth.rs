@@ -10,6 +10,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::error::AppError;
 use crate::identity::api_keys::{self, KeyKind};
+use crate::identity::jwt::JwtError;
 use crate::identity::model::Role;
 use crate::identity::tokens;
 use crate::startup::AppState;
@@ -127,6 +128,9 @@ pub struct Session {
     pub expires_at_ms: i64,
 }
 
+/// What a JWT that is not good gets (401).
+const INVALID_TOKEN: &str = "invalid token";
+
 impl FromRequest for Session {
     type Error = AppError;
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
@@ -141,19 +145,19 @@ impl FromRequest for Session {
                 .ok_or_else(|| {
                     AppError::Unauthorized("JWT required: send Authorization: Bearer <token>".into())
                 })?;
-            let claims = state
-                .identity
-                .jwt
-                .verify(token)
-                .map_err(|e| AppError::Unauthorized(format!("invalid token: {e}")))?;
+            // One answer for every token that is not good, whatever the reason,
+            // so that nobody learns from it that a token was once valid (revoked,
+            // user deleted) or how close a forgery came. Only expiry is told
+            // apart: it is written in the token for anyone to read.
+            let invalid = || AppError::Unauthorized(INVALID_TOKEN.into());
+            let claims = state.identity.jwt.verify(token).map_err(|e| match e {
+                JwtError::Expired => AppError::Unauthorized(format!("{INVALID_TOKEN}: {e}")),
+                _ => invalid(),
+            })?;
             if state.store.jwt_revoked(&claims.jti).await? {
-                return Err(AppError::Unauthorized("invalid token: revoked".into()));
+                return Err(invalid());
             }
-            let user = state
-                .store
-                .user(&claims.sub)
-                .await?
-                .ok_or_else(|| AppError::Unauthorized("invalid token: no such user".into()))?;
+            let user = state.store.user(&claims.sub).await?.ok_or_else(invalid)?;
             Ok(Session { user, jti: claims.jti, expires_at_ms: claims.exp * 1000 })
         })
     }
