@@ -509,6 +509,32 @@ async fn http_actions_call_the_target_and_its_answer_fills_the_reply() {
 }
 
 #[actix_web::test]
+async fn an_http_action_does_not_follow_a_redirect() {
+    // The redirect's target is a place the action was never written to reach
+    // (here, another loopback listener): following it would let a target that
+    // passed the guard send the server anywhere.
+    let elsewhere = Receiver::start(Behaviour::Ok);
+    let redirecting = Receiver::start(Behaviour::Redirect(elsewhere.url("/internal/admin")));
+    let app = common::spawn_with_outbox(&ENV).await;
+    let api = Api::of(&app);
+    let o = owner(&app, "http-redirect").await;
+    let key = agent_key(&api, &o.auth, None).await;
+    let sops = json!([{
+        "name": "lookup",
+        "match": {"keywords": ["order"]},
+        "actions": [
+            {"type": "http", "method": "GET", "url": redirecting.url("/orders/7")},
+            {"type": "reply", "template": "status=[{{http.status}}] error=[{{http.error}}]"},
+        ],
+    }]);
+    let id = cerebral(&api, &o.auth, json!({"name": "Lookup", "sops": sops})).await;
+    let data = turn(&api, &key, &id, json!({"message": "my order"})).await;
+    assert_sop_replied(&data, "lookup", 2, "status=[302] error=[]");
+    assert_eq!(redirecting.requests().len(), 1, "the target was called once");
+    assert!(elsewhere.requests().is_empty(), "the redirect was followed: {:#?}", elsewhere.requests());
+}
+
+#[actix_web::test]
 async fn an_http_action_to_a_private_target_is_refused_when_the_sop_is_written() {
     // Default guard: no private targets (the harness limits outbound calls to loopback).
     let app = common::spawn_with_outbox(&[("SWITCHBOARD_SIGNIN_LIMIT_PER_EMAIL", "1000/1m")]).await;

@@ -39,7 +39,11 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// never follows redirects. `timeout` bounds each request from connect to the
 /// answer's head; reading the body is the caller's to bound.
 pub fn guarded_client(guard: OutboundGuard, timeout: Duration, user_agent: &str) -> awc::Client {
-    let resolver = Resolver::custom(GuardResolver { guard });
+    client_with(GuardResolver::new(guard), timeout, user_agent)
+}
+
+fn client_with(resolver: GuardResolver, timeout: Duration, user_agent: &str) -> awc::Client {
+    let resolver = Resolver::custom(resolver);
     let connector = awc::Connector::new()
         .connector(TcpConnector::new(resolver).service())
         .timeout(CONNECT_TIMEOUT.min(timeout))
@@ -115,6 +119,23 @@ pub fn classify_send_error(e: &SendRequestError) -> SendFailure {
 /// Resolves host names through the outbound guard: only addresses that pass are returned.
 pub struct GuardResolver {
     pub guard: OutboundGuard,
+    lookup: Lookup,
+}
+
+impl GuardResolver {
+    /// Looks names up with the system resolver.
+    pub fn new(guard: OutboundGuard) -> Self {
+        GuardResolver { guard, lookup: Lookup::System }
+    }
+}
+
+/// Where [`GuardResolver`] looks names up.
+enum Lookup {
+    /// The system resolver, at every connection.
+    System,
+    /// Answers from a script, one call at a time (tests: DNS answers that change).
+    #[cfg(test)]
+    Scripted(Box<dyn Fn(&str) -> Vec<IpAddr>>),
 }
 
 impl Resolve for GuardResolver {
@@ -129,8 +150,17 @@ impl Resolve for GuardResolver {
                 self.guard.check_addr(ip)?;
                 return Ok(vec![SocketAddr::new(ip, port)]);
             }
-            let url = Url::parse(&format!("http://{host}:{port}/"))?;
-            Ok(self.guard.resolve_checked(&url).await?)
+            match &self.lookup {
+                Lookup::System => {
+                    let url = Url::parse(&format!("http://{host}:{port}/"))?;
+                    Ok(self.guard.resolve_checked(&url).await?)
+                }
+                #[cfg(test)]
+                Lookup::Scripted(answer) => {
+                    let addrs = answer(host).into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+                    Ok(self.guard.judge_name(host, addrs)?)
+                }
+            }
         })
     }
 }
@@ -352,6 +382,52 @@ mod tests {
             .unwrap_err();
         assert!(e.starts_with("refused by the outbound guard: the target points at"), "{e}");
         assert!(seen.lock().unwrap().is_empty());
+    }
+
+    /// DNS rebinding: a name that passed the guard once answers with another
+    /// address later. Every connection resolves and judges again, so the
+    /// second answer is refused before anything connects to it.
+    #[actix_web::test]
+    async fn a_name_whose_dns_answer_changes_is_judged_again_at_every_connection() {
+        let (base, seen) = serve();
+        let port = base.rsplit(':').next().unwrap().to_string();
+        // Loopback allowed, but only 127.0.0.1: 127.0.0.2 stands for the
+        // internal address a rebinding attacker would switch to (it is local,
+        // so nothing leaves the machine even if the guard failed).
+        let guard = OutboundGuard::new(true, Some(vec!["127.0.0.1/32".parse().unwrap()]));
+        let answers = std::cell::RefCell::new(vec![
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()],
+            vec!["127.0.0.2".parse().unwrap()],
+            vec!["127.0.0.1".parse().unwrap(), "169.254.169.254".parse().unwrap()],
+        ]);
+        let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = std::rc::Rc::clone(&asked);
+        let script = move |host: &str| {
+            assert_eq!(host, "rebind.example", "only the name is looked up");
+            counter.set(counter.get() + 1);
+            let mut left = answers.borrow_mut();
+            if left.is_empty() {
+                vec![]
+            } else {
+                left.remove(0)
+            }
+        };
+        let resolver = GuardResolver { guard: guard.clone(), lookup: Lookup::Scripted(Box::new(script)) };
+        // No pooled connection may be reused: each request must resolve again.
+        let client = client_with(resolver, Duration::from_secs(2), "test");
+        let url = format!("http://rebind.example:{port}/echo");
+        let first = client.get(&url).insert_header(("connection", "close")).send().await;
+        assert_eq!(first.map(|r| r.status().as_u16()).ok(), Some(201), "the first answer passes");
+        for (n, why) in [(2, "outside the allowed outbound networks"), (3, "metadata")] {
+            let e = client.get(&url).insert_header(("connection", "close")).send().await.unwrap_err();
+            let failure = classify_send_error(&e);
+            match &failure {
+                SendFailure::Refused { message } => assert!(message.contains(why), "answer {n}: {message}"),
+                other => panic!("answer {n} was not refused by the guard: {other:?}"),
+            }
+            assert_eq!(asked.get(), n, "every connection looked the name up again");
+        }
+        assert_eq!(seen.lock().unwrap().len(), 1, "only the first answer was connected to");
     }
 
     #[actix_web::test]

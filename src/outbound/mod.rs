@@ -193,15 +193,29 @@ impl OutboundGuard {
             Some(Host::Ipv4(ip)) => self.judge_at_connect(&ip.to_string(), Ok(vec![(ip, port).into()])),
             Some(Host::Ipv6(ip)) => self.judge_at_connect(&ip.to_string(), Ok(vec![(ip, port).into()])),
             Some(Host::Domain(name)) => {
-                if let Some(class) = special_name_class(name) {
-                    if !(self.allow_private && class.allowed_with_private()) {
-                        return Err(Refusal::ForbiddenHost { host: name.to_string(), class });
-                    }
-                }
+                self.check_name(name)?;
                 let resolved = resolve(name, port, RESOLVE_TIMEOUT).await;
                 self.judge_at_connect(name, resolved)
             }
         }
+    }
+
+    /// A host name that always means an internal target is refused without DNS.
+    fn check_name(&self, name: &str) -> Result<(), Refusal> {
+        match special_name_class(name) {
+            Some(class) if !(self.allow_private && class.allowed_with_private()) => {
+                Err(Refusal::ForbiddenHost { host: name.to_string(), class })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`resolve_checked`](Self::resolve_checked) for a name whose lookup
+    /// answered `addrs` (tests script the answers; the server asks the system).
+    #[cfg(test)]
+    pub(crate) fn judge_name(&self, name: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Refusal> {
+        self.check_name(name)?;
+        self.judge_at_connect(name, Ok(addrs))
     }
 
     /// Create time: refuse if any resolved address fails; accept a failed lookup.

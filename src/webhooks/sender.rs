@@ -192,12 +192,12 @@ mod tests {
     #[actix_web::test]
     async fn a_name_is_judged_by_what_it_resolves_to_at_connect() {
         let guard = OutboundGuard::new(false, None);
-        let resolver = GuardResolver { guard };
+        let resolver = GuardResolver::new(guard);
         // `localhost` is refused by name; an IP inside brackets by address.
         assert!(resolver.lookup("localhost", 80).await.is_err());
         assert!(resolver.lookup("[::1]", 80).await.is_err());
         let allowed =
-            GuardResolver { guard: OutboundGuard::new(true, Some(vec!["127.0.0.0/8".parse().unwrap()])) };
+            GuardResolver::new(OutboundGuard::new(true, Some(vec!["127.0.0.0/8".parse().unwrap()])));
         let addrs = allowed.lookup("127.0.0.1", 8080).await.unwrap();
         assert_eq!(addrs, vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
     }
