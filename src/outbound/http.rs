@@ -135,8 +135,12 @@ enum Lookup {
     System,
     /// Answers from a script, one call at a time (tests: DNS answers that change).
     #[cfg(test)]
-    Scripted(Box<dyn Fn(&str) -> Vec<IpAddr>>),
+    Scripted(Script),
 }
+
+/// A scripted lookup: the addresses a name answers with, call by call.
+#[cfg(test)]
+type Script = Box<dyn Fn(&str) -> Vec<IpAddr>>;
 
 impl Resolve for GuardResolver {
     fn lookup<'a>(
