@@ -1,10 +1,12 @@
 //! Abuse cases not covered next to their endpoints: deeply nested JSON on
 //! every surface, the per-client sign-in limit, credentials that were
 //! revoked answering exactly like credentials that never existed (so an
-//! attacker cannot tell them apart), and header injection through a
-//! `callback_url` or a request id.
+//! attacker cannot tell them apart), header injection through a
+//! `callback_url` or a request id, and hostile `output_schema`s.
 
 mod common;
+#[path = "common/escalation.rs"]
+mod esc;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -230,4 +232,49 @@ async fn no_header_can_be_injected_through_a_reflected_value() {
     let resp = app.client.get(app.url("/healthz")).header("X-Request-Id", "trace-123").send().await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "trace-123", "a plain id is echoed");
     assert!(resp.headers().get("x-injected").is_none());
+}
+
+#[actix_web::test]
+async fn hostile_output_schemas_are_refused_or_harmless() {
+    let app = common::spawn_app().await;
+    let api = esc::Api::of(&app);
+    let key = switchboard::identity::accounts::new_operator_key(&app.state.store).await.unwrap();
+    let key = key.as_str();
+    let create = |schema: Value| json!({"domain": "abuse.schema", "query": "q", "output_schema": schema});
+
+    // Over 256 KiB of schema (under the 1 MiB body limit), nested past 64, or
+    // with a pattern only a backtracking engine could run: 400, nothing stored.
+    let properties: serde_json::Map<String, Value> =
+        (0..12_000).map(|i| (format!("field_{i:05}"), json!({"type": "string"}))).collect();
+    let huge = json!({"type": "object", "properties": properties});
+    let mut deep = json!({"type": "string"});
+    // 40 levels: 80 JSON containers, under the body parser's 128, over the schema's 64.
+    for _ in 0..40 {
+        deep = json!({"type": "object", "properties": {"n": deep}});
+    }
+    let lookaround =
+        json!({"type": "object", "properties": {"code": {"type": "string", "pattern": "^(?=a)a+$"}}});
+    for (what, schema) in [("huge", huge), ("deep", deep), ("lookaround", lookaround)] {
+        let (status, body) = api.post("/escalations", create(schema), &[("X-API-Key", key)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert!(body["detail"].as_str().is_some_and(|d| d.contains("output_schema")), "{what}: {body}");
+    }
+
+    // A pattern that makes backtracking engines explode is accepted, and an
+    // answer built to trigger it is refused by the Quality Gate (422) at once.
+    let expert = api.expert(key, "Rex", &["abuse.schema"], 1).await;
+    let evil = json!({"type": "object", "required": ["code"],
+                      "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}});
+    let case = api.create(key, create(evil)).await["id"].as_str().unwrap().to_string();
+    api.until_status(key, &case, "routed", Some(&expert.id)).await;
+    let (status, _) = api.accept(&expert.token, &case).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = format!("{}!", "a".repeat(50_000));
+    let (status, body) =
+        api.resolve_with(&expert.token, &case, json!({"answer": {"code": answer}, "confidence": 0.9})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("/code"), "the error names the field: {body}");
+    let (status, body) =
+        api.resolve_with(&expert.token, &case, json!({"answer": {"code": "aaaa"}, "confidence": 0.9})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
