@@ -31,7 +31,8 @@
 //! change.
 //!
 //! Exit codes: 0 when the run completed (errors the server returned are
-//! figures, not failures), 1 when it could not run, 2 on bad flags, 130
+//! figures, not failures), 1 when it could not run (or, for `crash`, when
+//! an invariant was broken: the violations are listed), 2 on bad flags, 130
 //! when interrupted with Ctrl-C (what was measured so far is still printed).
 
 mod report;
@@ -265,6 +266,31 @@ async fn run(cli: Cli, interrupt: Interrupt) -> Result<Summary, (Summary, String
         keep: cli.keep,
         timeout: cli.timeout,
     });
+
+    // `crash` starts its own server: no --url to check, and a violation is
+    // an exit 1 that still shows the figures.
+    if let Command::One(ScenarioCmd::Crash(args)) = &cli.command {
+        if cli.requests.is_some() {
+            return Err(fail("crash runs for --duration, not --requests".into()));
+        }
+        let (rows, violations) = scenarios::crash::run(args, cli.duration, cli.timeout, &interrupt)
+            .await
+            .map_err(|e| fail(format!("{}: {e:#}", scenarios::crash::NAME)))?;
+        let summary = Summary { scenarios: rows, rate: None };
+        if violations.is_empty() {
+            return Ok(summary);
+        }
+        let list: Vec<String> = violations.iter().map(|v| format!("- {v}")).collect();
+        return Err((
+            summary,
+            format!(
+                "{}: {} invariant violation(s):\n{}",
+                scenarios::crash::NAME,
+                violations.len(),
+                list.join("\n")
+            ),
+        ));
+    }
 
     check_reachable(&env).await.map_err(|e| fail(format!("server at {} not reachable: {e}", cli.url)))?;
 
@@ -574,6 +600,35 @@ mod tests {
         assert_eq!((args.tenants, args.experts), (Some(2), Some(4)));
         assert_eq!(args.scale_sizes.as_deref(), Some(&[5, 10][..]));
         assert!(Cli::try_parse_from(["switchboard-load", "create", "--tenants", "0"]).is_err());
+    }
+
+    #[test]
+    fn crash_flags_parse_and_need_the_server_binary() {
+        let cli = Cli::try_parse_from([
+            "switchboard-load",
+            "crash",
+            "--server-bin",
+            "target/debug/switchboard",
+            "--database-url",
+            "postgres://u:p@127.0.0.1/db",
+            "--data-dir",
+            "/tmp/x",
+            "-d",
+            "60s",
+            "--kills",
+            "10",
+            "--seed",
+            "42",
+        ])
+        .expect("valid flags");
+        assert_eq!(cli.duration, Duration::from_secs(60));
+        let Command::One(ScenarioCmd::Crash(args)) = &cli.command else { panic!("not crash") };
+        assert_eq!(args.server_bin, std::path::PathBuf::from("target/debug/switchboard"));
+        assert_eq!(args.database_url.as_deref(), Some("postgres://u:p@127.0.0.1/db"));
+        assert_eq!((args.kills, args.seed, args.clients), (10, Some(42), 4));
+        assert_eq!(args.settle, Duration::from_secs(60));
+        assert!(!ScenarioCmd::Crash(args.clone()).wants_ceiling());
+        assert!(Cli::try_parse_from(["switchboard-load", "crash"]).is_err(), "--server-bin is required");
     }
 
     #[test]

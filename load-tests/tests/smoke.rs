@@ -11,6 +11,9 @@
 //! SQLite in the temp dir, or a fresh PostgreSQL database on
 //! `SWITCHBOARD_TEST_DATABASE_URL` (created here and dropped after, as the
 //! server's `tests/common` `TestDb` does).
+//!
+//! `switchboard-load crash` is run here too, briefly: it starts the same
+//! binary itself, on the same backend, and kills it twice.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -247,4 +250,61 @@ async fn load_all_seeds_itself_from_a_token_and_measures_every_scenario_closed_a
         assert_eq!(o["target_rate"], 40.0, "{name}: {o}");
     }
     drop(server);
+}
+
+/// `switchboard-load crash`, briefly: it starts the server binary itself on
+/// the harness backend, SIGKILLs it twice under load, restarts it on the same
+/// database and checks every invariant through the API; exit 0 means none
+/// was broken, and its figures must say what was checked.
+#[test]
+fn crash_survives_two_sigkills_with_every_invariant_checked() {
+    let dir = TempDir::new().expect("a temp dir");
+    let db = TestDb::create(dir.path());
+    let data = dir.path().join("crash");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard-load"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SWITCHBOARD_LOAD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let bin = server_bin();
+    #[rustfmt::skip]
+    cmd.args(["crash", "--json", "--no-progress", "--duration", "4s", "--kills", "2", "--clients", "3"])
+        .arg("--server-bin").arg(&bin)
+        .arg("--data-dir").arg(&data);
+    if db.admin.is_some() {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let Output { status, stdout, stderr } = cmd.output().expect("run switchboard-load crash");
+    let stderr = String::from_utf8_lossy(&stderr);
+    let backend = if db.admin.is_some() { "postgres" } else { "sqlite" };
+    assert!(status.success(), "switchboard-load crash on {backend} exited {status}:\n{stderr}");
+    assert!(stderr.contains(&format!(", {backend}, ")), "not run on {backend}:\n{stderr}");
+    let summary: Value = serde_json::from_slice(&stdout).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON object ({e}):\n{}\n{stderr}", String::from_utf8_lossy(&stdout))
+    });
+    let rows = summary["scenarios"].as_array().unwrap_or_else(|| panic!("no rows: {summary}"));
+    let row = |name: &str| {
+        rows.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no {name} row: {summary}"))
+    };
+    let figure = |label: &str| {
+        row("crash")["figures"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["label"] == label))
+            .and_then(|f| f["value"].as_f64())
+            .unwrap_or_else(|| panic!("no figure {label:?}: {summary}"))
+    };
+    assert!(figure("crashes survived (SIGKILL)") >= 2.0, "{summary}");
+    assert_eq!(figure("violations"), 0.0, "{summary}");
+    assert!(figure("operations") > 0.0, "{summary}");
+    assert!(figure("cases checked") > 0.0, "{summary}");
+    assert!(figure("deliveries checked") > 0.0, "{summary}");
+    for label in ["duplicate submissions replayed", "re-deliveries (same webhook-id, 2xx again)", "downtime"]
+    {
+        figure(label);
+    }
+    for kind in ["create", "accept", "resolve"] {
+        let ok = row(&format!("crash {kind}"))["ok"].as_u64();
+        assert!(ok.is_some_and(|n| n > 0), "no {kind} acknowledged: {summary}");
+    }
 }

@@ -16,6 +16,7 @@
 //! [`batch`]. The helpers for keys, seeding and `/metrics` are at the end.
 
 pub mod ceiling;
+pub mod crash;
 pub mod create;
 pub mod deploy;
 pub mod lifecycle;
@@ -310,6 +311,33 @@ pub enum ScenarioCmd {
     /// `switchboard admin token --email EMAIL` (run with the server's settings
     /// and database) prints one.
     Deploy(deploy::DeployArgs),
+    /// Crash consistency: the server SIGKILLed and restarted under load,
+    /// then every acknowledged operation checked through the public API.
+    ///
+    /// Starts --server-bin itself (`switchboard serve` on a free loopback
+    /// port, SWITCHBOARD_OUTBOUND_ALLOW=127.0.0.0/8,::1/128, a fast webhook
+    /// retry schedule, a bootstrap admin whose `admin token` seeds one
+    /// enterprise tenant and five experts of max_concurrent 1 to 3) on
+    /// --database-url, or a SQLite file in --data-dir. --url is not used; of
+    /// this process's SWITCHBOARD_* variables none reaches the server.
+    /// --clients workers create cases (half with an Idempotency-Key, retried
+    /// until definite; half with a callback_url to a receiver in this process
+    /// that answers 503 in short spells) and cancel some; the experts accept,
+    /// decline and resolve. --kills SIGKILLs fall at seeded random moments of
+    /// --duration (about a third also kill the restarting server again).
+    ///
+    /// Then the experts accept everything (the queues are checked at rest),
+    /// resolve everything, the deliveries are waited for (at most --settle),
+    /// and the history is checked: every acknowledged create exists, once per
+    /// key and query; every keyed create got a definite answer; acknowledged
+    /// resolves are the answer, acknowledged cancels cancelled, acknowledged
+    /// accepts held or resolved by that expert; no expert above max_concurrent
+    /// and each routed or in-review case in exactly one queue (sampled all
+    /// along); every resolved case with a callback delivered and received;
+    /// no (case, event) under two webhook-ids (the same webhook-id again is
+    /// a counted re-delivery); no 500. Exits 1 listing the violations, if
+    /// any. The seed is printed: --seed repeats a schedule. Not part of `all`.
+    Crash(crash::CrashArgs),
 }
 
 /// The sizes `all` runs with; each unset one is the scenario's own default
@@ -392,18 +420,22 @@ impl ScenarioCmd {
             ScenarioCmd::Webhooks(_) => webhooks::NAME,
             ScenarioCmd::Message(_) => message::NAME,
             ScenarioCmd::Deploy(_) => deploy::NAME,
+            ScenarioCmd::Crash(_) => crash::NAME,
         }
     }
 
     /// Whether it creates escalations or experts, and so needs `--token` or `--api-key`.
     pub fn needs_escalation_tenant(&self) -> bool {
-        !matches!(self, ScenarioCmd::Ceiling | ScenarioCmd::Message(_) | ScenarioCmd::Deploy(_))
+        !matches!(
+            self,
+            ScenarioCmd::Ceiling | ScenarioCmd::Message(_) | ScenarioCmd::Deploy(_) | ScenarioCmd::Crash(_)
+        )
     }
 
     /// Whether its figures include a throughput, and so need a ceiling
     /// measured in the same run to be read as a ratio.
     pub fn wants_ceiling(&self) -> bool {
-        !matches!(self, ScenarioCmd::Ceiling)
+        !matches!(self, ScenarioCmd::Ceiling | ScenarioCmd::Crash(_))
     }
 
     /// Builds the scenario (its setup is not measured) and runs it. Some
@@ -424,6 +456,16 @@ impl ScenarioCmd {
             ScenarioCmd::Webhooks(args) => webhooks::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Message(args) => message::run(args, env, cfg, interrupt).await,
             ScenarioCmd::Deploy(args) => deploy::run(args, env, cfg, interrupt).await,
+            // `main` runs it itself, to exit non-zero on a violation with the figures shown.
+            ScenarioCmd::Crash(args) => {
+                let limit = match cfg.limit {
+                    runner::Limit::Duration(d) => d,
+                    runner::Limit::Count(_) => anyhow::bail!("crash runs for --duration, not --requests"),
+                };
+                let (rows, violations) = crash::run(args, limit, env.timeout, interrupt).await?;
+                anyhow::ensure!(violations.is_empty(), "{}", violations.join("\n"));
+                Ok(rows)
+            }
         }
     }
 }
@@ -873,9 +915,11 @@ mod tests {
                 // Left out of `all` on purpose: it needs a super-admin token,
                 // and puts (and takes away) a thousand running tenants.
                 ScenarioCmd::Deploy(_) => {}
+                // Also left out: it starts, kills and restarts a server of its own.
+                ScenarioCmd::Crash(_) => {}
             }
         }
-        assert!(!all.iter().any(|c| matches!(c, ScenarioCmd::Deploy(_))));
+        assert!(!all.iter().any(|c| matches!(c, ScenarioCmd::Deploy(_) | ScenarioCmd::Crash(_))));
         let every = [
             ScenarioCmd::Ceiling,
             ScenarioCmd::Create(create::CreateArgs::default()),
@@ -910,7 +954,7 @@ mod tests {
                 ScenarioCmd::Scale(a) => {
                     assert_eq!((a.sizes, a.cases, a.open_cases, a.reduced), (vec![5, 10], 20, 7, true))
                 }
-                ScenarioCmd::Ceiling | ScenarioCmd::Deploy(_) => continue,
+                ScenarioCmd::Ceiling | ScenarioCmd::Deploy(_) | ScenarioCmd::Crash(_) => continue,
             }
             seen += 1;
         }
