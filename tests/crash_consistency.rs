@@ -660,33 +660,11 @@ async fn flapping_receiver(sh: Arc<Shared>, rx: Arc<Receiver>, seed: u64) {
 
 // ---- set-up -----------------------------------------------------------------
 
-/// The last 6-digit code mailed to `to` in the `file:` outbox `dir`.
-fn last_code(dir: &Path, to: &str) -> String {
-    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("outbox {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
-        .collect();
-    names.sort();
-    let text = names
-        .iter()
-        .filter_map(|p| serde_json::from_slice::<Value>(&std::fs::read(p).ok()?).ok())
-        .rfind(|m| m["to"] == to)
-        .unwrap_or_else(|| panic!("no mail to {to}"))["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_string()
-}
-
 /// Signs `email` in by one-time code; the `Authorization` value.
 async fn sign_in(api: &esc::Api, outbox: &Path, email: &str) -> String {
     let (status, body) = api.post("/api/auth/otp/request", json!({"email": email}), &[]).await;
     assert_eq!(status, StatusCode::OK, "otp request for {email}: {body}");
-    let code = last_code(outbox, email);
+    let code = common::last_code_in(outbox, email);
     let (status, body) = api.post("/api/auth/otp/verify", json!({"email": email, "code": code}), &[]).await;
     assert_eq!(status, StatusCode::OK, "otp verify for {email}: {body}");
     format!("Bearer {}", body["token"].as_str().expect("token"))

@@ -7,8 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -30,49 +29,6 @@ fn python() -> String {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("sdk").join("cerolabs_check.py")
-}
-
-/// How the script ended, and everything it printed.
-struct Run {
-    status: Option<std::process::ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the script to its end (killing it past `SCRIPT_DEADLINE`). Blocking: call it
-/// off the test's thread, which also runs the server under test.
-fn run_script(python: &str, args: &[String], dir: &Path) -> Run {
-    let out_path = dir.join("cerolabs_check.stdout");
-    let err_path = dir.join("cerolabs_check.stderr");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let err = std::fs::File::create(&err_path).unwrap();
-    let mut child = Command::new(python)
-        .arg(script())
-        .args(args)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", script().display()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > SCRIPT_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    Run {
-        status,
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-    }
 }
 
 #[actix_web::test]
@@ -105,9 +61,11 @@ async fn the_cerolabs_python_sdk_works_unchanged() {
 
     let args = vec![app.address.clone(), api_key, token, tenant_id];
     let dir = app.dir.path().to_path_buf();
-    let run = actix_web::rt::task::spawn_blocking(move || run_script(&python, &args, &dir))
-        .await
-        .expect("the script runner panicked");
+    let run = actix_web::rt::task::spawn_blocking(move || {
+        common::run_python_script(&python, &script(), &args, &dir, SCRIPT_DEADLINE)
+    })
+    .await
+    .expect("the script runner panicked");
 
     let report = format!("--- stdout ---\n{}\n--- stderr ---\n{}", run.stdout, run.stderr);
     match run.status {

@@ -26,7 +26,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -42,45 +41,6 @@ const DEADLINE: Duration = Duration::from_secs(60 * 60);
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("fuzz.py")
-}
-
-struct Run {
-    status: Option<std::process::ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_script(python: &str, args: &[String], dir: &Path) -> Run {
-    let out_path = dir.join("fuzz.stdout");
-    let err_path = dir.join("fuzz.stderr");
-    let mut child = Command::new(python)
-        .arg(script())
-        .args(args)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", script().display()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    Run {
-        status,
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-    }
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -170,9 +130,11 @@ async fn every_operation_answers_as_documented_under_fuzzing() {
     ];
     let dir = app.dir.path().to_path_buf();
     let started = Instant::now();
-    let run = actix_web::rt::task::spawn_blocking(move || run_script(&python, &args, &dir))
-        .await
-        .expect("the fuzz runner panicked");
+    let run = actix_web::rt::task::spawn_blocking(move || {
+        common::run_python_script(&python, &script(), &args, &dir, DEADLINE)
+    })
+    .await
+    .expect("the fuzz runner panicked");
     let report = format!("--- stdout ---\n{}\n--- stderr ---\n{}", run.stdout, run.stderr);
     match run.status {
         None => panic!("scripts/fuzz.py did not finish within {DEADLINE:?}\n{report}"),

@@ -11,7 +11,6 @@ mod common;
 #[path = "common/escalation.rs"]
 mod esc;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use child::ChildServer as Server;
@@ -149,28 +148,6 @@ async fn pending_deliveries_survive_sigkill_and_delivered_ones_are_not_sent_agai
     drop(server);
 }
 
-/// The last 6-digit code mailed to `to` in the `file:` outbox `dir`.
-fn last_code(dir: &Path, to: &str) -> String {
-    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("outbox {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
-        .collect();
-    names.sort();
-    let text = names
-        .iter()
-        .filter_map(|p| serde_json::from_slice::<Value>(&std::fs::read(p).ok()?).ok())
-        .rfind(|m| m["to"] == to)
-        .unwrap_or_else(|| panic!("no mail to {to}"))["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_string()
-}
-
 #[actix_web::test]
 async fn v1_webhooks_and_their_pending_deliveries_survive_sigkill() {
     let rx = Receiver::start(Behaviour::Always(503));
@@ -196,7 +173,7 @@ async fn v1_webhooks_and_their_pending_deliveries_survive_sigkill() {
     let key = reg["api_key"].as_str().unwrap().to_string();
     let (status, body) = api.post("/api/auth/otp/request", json!({"email": email}), &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let code = last_code(&outbox, &email);
+    let code = common::last_code_in(&outbox, &email);
     let (status, body) = api.post("/api/auth/otp/verify", json!({"email": email, "code": code}), &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let auth = format!("Bearer {}", body["token"].as_str().unwrap());

@@ -224,25 +224,92 @@ impl TestApp {
 
     /// Every mail sent to `to`, oldest first.
     pub fn mails_to(&self, to: &str) -> Vec<serde_json::Value> {
-        let Ok(entries) = std::fs::read_dir(self.outbox()) else { return Vec::new() };
-        let mut names: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .filter_map(|p| serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).ok()?).ok())
-            .filter(|m| m["to"] == to)
-            .collect()
+        mails_in(&self.outbox(), to)
     }
 
     /// The last 6-digit code mailed to `to`.
     pub fn last_code(&self, to: &str) -> String {
-        let mails = self.mails_to(to);
-        let text =
-            mails.last().unwrap_or_else(|| panic!("no mail to {to}"))["text"].as_str().unwrap().to_string();
-        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_string()
+        last_code_in(&self.outbox(), to)
+    }
+}
+
+/// Every mail sent to `to` in the `file:` outbox `dir`, oldest first (files
+/// still being written, `.`-prefixed, are skipped).
+pub fn mails_in(dir: &std::path::Path, to: &str) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|p| serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).ok()?).ok())
+        .filter(|m| m["to"] == to)
+        .collect()
+}
+
+/// The last 6-digit code mailed to `to` in the `file:` outbox `dir`.
+pub fn last_code_in(dir: &std::path::Path, to: &str) -> String {
+    let mails = mails_in(dir, to);
+    let text = mails.last().unwrap_or_else(|| panic!("no mail to {to} in {}", dir.display()))["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_string()
+}
+
+/// How a script ended (`None`: killed at its deadline), and everything it printed.
+pub struct ScriptRun {
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `python script args...` in `dir` to its end, killing it past
+/// `deadline`; its output goes to files in `dir` named after the script.
+/// Blocking: call it off the test's thread, which also runs the server.
+pub fn run_python_script(
+    python: &str,
+    script: &std::path::Path,
+    args: &[String],
+    dir: &std::path::Path,
+    deadline: Duration,
+) -> ScriptRun {
+    use std::process::{Command, Stdio};
+    let stem = script.file_stem().map_or("script".into(), |s| s.to_string_lossy().into_owned());
+    let out_path = dir.join(format!("{stem}.stdout"));
+    let err_path = dir.join(format!("{stem}.stderr"));
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", script.display()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ScriptRun {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
     }
 }
 
