@@ -449,6 +449,12 @@ async fn ok(
     answer
 }
 
+/// Creates a spare resource to delete as a control; returns its id (`id`, or `data.id` on `/v1`).
+async fn spare(app: &common::TestApp, path: &str, body: Value, auth: &str) -> String {
+    let v = ok(app, Method::POST, path, Some(body), &[("Authorization", auth)]).await;
+    v["data"]["id"].as_str().or(v["id"].as_str()).expect("an id").to_string()
+}
+
 async fn side(app: &common::TestApp, api: &esc::Api, rx: &Receiver, label: &'static str) -> Side {
     let name = unique(&format!("{label}-tenant"));
     let owner_email = esc::email_for(&format!("{label}-owner"), "example.com");
@@ -1112,15 +1118,7 @@ impl Matrix<'_> {
             }
             ("DELETE", "/v1/cerebrals/{id}") => {
                 let id = if allowed {
-                    let c = ok(
-                        self.app,
-                        Method::POST,
-                        "/v1/cerebrals",
-                        Some(json!({"name": unique("spare")})),
-                        &[("Authorization", v1_auth.as_str())],
-                    )
-                    .await;
-                    c["data"]["id"].as_str().unwrap().to_string()
+                    spare(self.app, "/v1/cerebrals", json!({"name": unique("spare")}), v1_auth.as_str()).await
                 } else {
                     a.cerebral.clone()
                 };
@@ -1138,15 +1136,7 @@ impl Matrix<'_> {
             }
             ("DELETE", "/v1/api-keys/{id}") => {
                 let id = if allowed {
-                    let k = ok(
-                        self.app,
-                        Method::POST,
-                        "/v1/api-keys",
-                        Some(json!({"name": unique("spare")})),
-                        &[("Authorization", v1_auth.as_str())],
-                    )
-                    .await;
-                    k["data"]["id"].as_str().unwrap().to_string()
+                    spare(self.app, "/v1/api-keys", json!({"name": unique("spare")}), v1_auth.as_str()).await
                 } else {
                     a.agent_key_id.clone()
                 };
@@ -1155,15 +1145,13 @@ impl Matrix<'_> {
             ("DELETE", "/v1/webhooks/{id}") => {
                 let id = if allowed {
                     let url = format!("http://127.0.0.1:9/{}", unique("spare"));
-                    let h = ok(
+                    spare(
                         self.app,
-                        Method::POST,
                         "/v1/webhooks",
-                        Some(json!({"url": url, "events": ["conversation.completed"]})),
-                        &[("Authorization", v1_auth.as_str())],
+                        json!({"url": url, "events": ["conversation.completed"]}),
+                        v1_auth.as_str(),
                     )
-                    .await;
-                    h["data"]["id"].as_str().unwrap().to_string()
+                    .await
                 } else {
                     a.hook.clone()
                 };
@@ -1171,15 +1159,7 @@ impl Matrix<'_> {
             }
             ("DELETE", "/api/tenants/{id}") => {
                 let id = if allowed {
-                    let t = ok(
-                        self.app,
-                        Method::POST,
-                        "/api/tenants",
-                        Some(json!({"name": unique("spare")})),
-                        &[("Authorization", a.owner())],
-                    )
-                    .await;
-                    t["id"].as_str().unwrap().to_string()
+                    spare(self.app, "/api/tenants", json!({"name": unique("spare")}), a.owner()).await
                 } else {
                     a.tid.clone()
                 };
@@ -1222,15 +1202,13 @@ impl Matrix<'_> {
             }
             (_, "/api/users/{id}") => {
                 let id = if allowed {
-                    let u = ok(
+                    spare(
                         self.app,
-                        Method::POST,
                         "/api/users",
-                        Some(json!({"email": esc::email_for("spare-user", "example.com")})),
-                        &[("Authorization", self.admin.as_str())],
+                        json!({"email": esc::email_for("spare-user", "example.com")}),
+                        self.admin.as_str(),
                     )
-                    .await;
-                    u["id"].as_str().unwrap().to_string()
+                    .await
                 } else {
                     a.members[&cred].user_id.clone()
                 };
