@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{LocalBoxFuture, Shared};
+use futures_util::FutureExt as _;
 use serde::Serialize;
 
 use crate::instrument::ActorKind;
@@ -506,6 +507,11 @@ pub struct TenantActor<R: Runtime> {
     crashes: std::collections::VecDeque<Instant>,
     supervision: Supervision,
     journal: std::sync::Arc<dyn Journal>,
+    /// The last state sent to the journal. Each record waits for the one
+    /// before it, so the journal sees states in the order they happened even
+    /// where the store commits batches in parallel: a background record of
+    /// `running` never lands after the `stopped` that followed it.
+    journal_tail: Option<Shared<LocalBoxFuture<'static, Result<(), String>>>>,
     minute: Window,
     hour: Window,
     day: Window,
@@ -532,6 +538,7 @@ impl<R: Runtime> TenantActor<R> {
             crashes: std::collections::VecDeque::new(),
             supervision: setup.supervision,
             journal: setup.journal,
+            journal_tail: None,
             minute: Window::new(MINUTE_MS),
             hour: Window::new(HOUR_MS),
             day: Window::new(DAY_MS),
@@ -576,7 +583,18 @@ impl<R: Runtime> TenantActor<R> {
         }
         let had = self.stored;
         self.stored = self.state;
-        let recorded = self.journal.record(&self.id, self.state, self.runtime.kind());
+        let before = self.journal_tail.take();
+        let (journal, id, state, kind) =
+            (self.journal.clone(), self.id.clone(), self.state, self.runtime.kind());
+        let recorded = async move {
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            journal.record(&id, state, kind).await
+        }
+        .boxed_local()
+        .shared();
+        self.journal_tail = Some(recorded.clone());
         Box::pin(recorded.into_actor(self).map(move |recorded, act, _| {
             if recorded.is_err() && act.stored == act.state {
                 act.stored = had;
@@ -1299,6 +1317,50 @@ mod tests {
         actor.send(Restart).await.unwrap().unwrap();
         wait_for(&actor, TenantState::Running).await;
         assert_eq!(rt.starts.get(), 2);
+    }
+
+    /// A journal whose record of `running` takes longer than the others, as
+    /// a batch on a busy writer does while the next one commits on another.
+    #[derive(Default)]
+    struct SlowRunning {
+        committed: std::sync::Arc<std::sync::Mutex<Vec<TenantState>>>,
+    }
+
+    impl Journal for SlowRunning {
+        fn record(
+            &self,
+            _: &str,
+            state: TenantState,
+            _: &'static str,
+        ) -> LocalBoxFuture<'static, Result<(), String>> {
+            let delay = if state == TenantState::Running { 50 } else { 0 };
+            let committed = self.committed.clone();
+            Box::pin(async move {
+                actix_rt::time::sleep(Duration::from_millis(delay)).await;
+                committed.lock().unwrap().push(state);
+                Ok(())
+            })
+        }
+
+        fn log(&self, _: &str, _: Level, _: &str) {}
+
+        fn show(&self, _: &str, _: Option<&ContainerView>) {}
+    }
+
+    #[actix_rt::test]
+    async fn states_reach_the_journal_in_the_order_they_happened() {
+        let journal = std::sync::Arc::new(SlowRunning::default());
+        let mut s = setup(Echo, TenantState::Draft, 0, 0);
+        s.journal = journal.clone();
+        let actor = TenantActor::new(s).start();
+        actor.send(Deploy { fresh: None }).await.unwrap().unwrap();
+        // `running` is being recorded in the background when the stop comes.
+        actor.send(Stop).await.unwrap().unwrap();
+        assert_eq!(
+            *journal.committed.lock().unwrap(),
+            vec![TenantState::Deploying, TenantState::Running, TenantState::Stopped],
+            "the stop was answered only after everything before it was recorded, in order"
+        );
     }
 
     #[actix_rt::test]
