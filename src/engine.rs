@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, Arbiter};
 use switchboard_actors::engine::{
     Caller, CaseCommand, CaseListener, CaseReply, CreateCase, EngineConfig, EngineError, ExpertCommand,
-    RegisterExpert, Restore, ToCase, ToExpert,
+    ReadRouting, RegisterExpert, Restore, RoutingSnapshot, ToCase, ToExpert,
 };
 use switchboard_actors::model::{EscalationId, ExpertId, Priority};
 use switchboard_actors::quality_gate::{summary, SchemaCache};
@@ -123,6 +123,12 @@ impl Engine {
     ) -> Result<ExpertRecord, AppError> {
         SUPERVISOR.enqueued();
         self.supervisor.send(ToExpert { id, caller, command }).await.map_err(mailbox)?.map_err(engine_error)
+    }
+
+    /// The router's live picture with its `loads` most loaded experts (monitoring).
+    pub async fn routing(&self, loads: usize) -> Result<RoutingSnapshot, AppError> {
+        SUPERVISOR.enqueued();
+        self.supervisor.send(ReadRouting { loads }).await.map_err(mailbox)
     }
 }
 

@@ -2,7 +2,10 @@
 //! each (super-admin, member, non-member, no token); the dashboard's counts
 //! as tenants, users and channels come; fleet health; hourly usage after Agent
 //! API messages; audit paging and its `action` and `since` filters; resource
-//! samples of a running tenant, the fleet's latest ones, and `range`.
+//! samples of a running tenant, the fleet's latest ones, and `range`; the
+//! routing picture (queues, expert loads, the `/metrics` routing figures) as
+//! cases queue, route and resolve; webhook deliveries of every tenant with
+//! their retry state, their filters and the senders' circuits.
 
 #[path = "common/agent.rs"]
 #[allow(dead_code)] // `v1_error` is for envelope tests
@@ -14,6 +17,7 @@ mod esc;
 use std::time::Duration;
 
 use agent::{register_as, v1};
+use common::receiver::{Behaviour, Receiver};
 use esc::{keys, sorted, time_ms, Api, Tenant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -40,12 +44,45 @@ const SUMMARY_KEYS: [&str; 9] = [
 const CURRENT_KEYS: [&str; 3] = ["cpu_pct", "mem_bytes", "disk_bytes"];
 const POINT_KEYS: [&str; 3] = ["ts", "cpu_pct", "mem_bytes"];
 
+const ROUTING_KEYS: [&str; 8] =
+    ["at", "queues", "open_cases", "experts", "expert_loads", "time_to_route", "resolution_time", "counters"];
+const EXPERTS_KEYS: [&str; 7] = ["total", "available", "busy", "offline", "open", "capacity", "free"];
+const COUNTER_KEYS: [&str; 8] = [
+    "created",
+    "resolved",
+    "expired",
+    "cancelled",
+    "assignments",
+    "declines",
+    "reassignments",
+    "reservation_timeouts",
+];
+const WEBHOOKS_KEYS: [&str; 4] = ["at", "counts", "deliveries", "circuits"];
+const DELIVERY_KEYS: [&str; 13] = [
+    "id",
+    "tenant_id",
+    "escalation_id",
+    "subscription_id",
+    "event",
+    "url",
+    "status",
+    "attempts",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "delivered_at",
+    "created_at",
+];
+const CIRCUIT_KEYS: [&str; 5] = ["endpoint", "state", "queued", "in_flight", "scheduled_retries"];
+
 /// The super-admin-only endpoints.
-const ADMIN_ONLY: [&str; 4] = [
+const ADMIN_ONLY: [&str; 6] = [
     "/api/monitoring/dashboard",
     "/api/monitoring/health",
     "/api/monitoring/audit",
     "/api/monitoring/resources",
+    "/api/monitoring/routing",
+    "/api/monitoring/webhooks",
 ];
 
 // ---- helpers ----------------------------------------------------------------
@@ -670,4 +707,316 @@ async fn old_samples_are_pruned_and_the_fleet_shows_the_latest() {
         .await
         .unwrap();
     assert_eq!(left, vec![now - 120_000, now - 60_000, now - 30_000]);
+}
+
+// ---- routing -------------------------------------------------------------------
+
+const ROUTING: &str = "/api/monitoring/routing";
+
+async fn operator_key(app: &common::TestApp) -> String {
+    switchboard::identity::accounts::new_operator_key(&app.state.store).await.expect("an operator key")
+}
+
+fn u(v: &Value, pointer: &str) -> u64 {
+    v.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} is not a count: {v}"))
+}
+
+/// A histogram's `count`, once its shape is checked: every configured bound
+/// in order (no `+Inf`), cumulative counts, none above `count`.
+fn histogram_count(h: &Value) -> u64 {
+    assert_eq!(keys(h), sorted(&["count", "sum_seconds", "buckets"]), "{h}");
+    let count = u(h, "/count");
+    assert!(h["sum_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{h}");
+    let buckets = h["buckets"].as_array().unwrap();
+    let bounds: Vec<f64> = buckets.iter().map(|b| b["le"].as_f64().unwrap()).collect();
+    assert_eq!(bounds, switchboard::startup::SECONDS_BUCKETS.to_vec(), "{h}");
+    let counts: Vec<u64> = buckets.iter().map(|b| u(b, "/count")).collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]) && counts.last() <= Some(&count), "{h}");
+    count
+}
+
+/// The routing picture, with its shape checked.
+async fn routing(app: &common::TestApp, admin: &str) -> Value {
+    let p = ok(app, admin, ROUTING).await;
+    assert_eq!(keys(&p), sorted(&ROUTING_KEYS), "{p}");
+    assert_eq!(keys(&p["experts"]), sorted(&EXPERTS_KEYS), "{p}");
+    assert_eq!(keys(&p["counters"]), sorted(&COUNTER_KEYS), "{p}");
+    histogram_count(&p["time_to_route"]);
+    histogram_count(&p["resolution_time"]);
+    assert!((time_ms(&p["at"]) - switchboard::store::now_ms()).abs() < 5_000, "{p}");
+    p
+}
+
+/// Polls the routing picture until `check` holds; returns it, or panics with the last one.
+async fn routing_until(
+    app: &common::TestApp,
+    admin: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = routing(app, admin).await;
+        if check(&p) {
+            return p;
+        }
+        assert!(std::time::Instant::now() < end, "the routing picture never showed {what}: {p}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn queue(domain: &str, priority: &str, depth: u64) -> Value {
+    json!({"domain": domain, "priority": priority, "depth": depth})
+}
+
+fn experts(
+    total: u64,
+    available: u64,
+    busy: u64,
+    offline: u64,
+    open: u64,
+    capacity: u64,
+    free: u64,
+) -> Value {
+    json!({"total": total, "available": available, "busy": busy, "offline": offline,
+        "open": open, "capacity": capacity, "free": free})
+}
+
+/// A label-less sample of a `/metrics` scrape.
+fn scraped(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics")) as u64
+}
+
+#[actix_web::test]
+async fn the_routing_picture_follows_cases_as_they_queue_route_and_resolve() {
+    let app = app().await;
+    let admin = common::sign_in(&app, ADMIN).await;
+    let api = Api::of(&app);
+    // Each app has its own router; the `/metrics` figures are the process's, shared by
+    // every test running in it, so those are compared as lower bounds of deltas.
+    let before = routing(&app, &admin).await;
+    assert_eq!(before["queues"], json!([]));
+    assert_eq!(before["open_cases"], 0);
+    assert_eq!(before["experts"], experts(0, 0, 0, 0, 0, 0, 0));
+    assert_eq!(before["expert_loads"], json!([]));
+    let grew = |now: &Value, pointer: &str| u(now, pointer) - u(&before, pointer);
+
+    // No expert: the cases wait, counted per domain and priority, most urgent first.
+    let t = api.register("Routing Co").await;
+    let urgent = [api.case(&t.key, "tax.us", "urgent").await, api.case(&t.key, "tax.us", "urgent").await];
+    let standard = api.case(&t.key, "tax.us", "standard").await;
+    let batch = api.case(&t.key, "legal.eu", "batch").await;
+    let queued = routing(&app, &admin).await;
+    assert_eq!(
+        queued["queues"],
+        json!([queue("legal.eu", "batch", 1), queue("tax.us", "urgent", 2), queue("tax.us", "standard", 1)])
+    );
+    assert_eq!(queued["open_cases"], 4);
+    assert_eq!(queued["experts"], experts(0, 0, 0, 0, 0, 0, 0));
+    assert!(grew(&queued, "/counters/created") >= 4, "{before} → {queued}");
+
+    // An expert of the tenant takes the two urgent cases.
+    let ada = api.expert(&t.key, "Ada", &["tax.us"], 2).await;
+    for id in &urgent {
+        api.until_status(&t.key, id, "routed", Some(&ada.id)).await;
+    }
+    let routed =
+        routing_until(&app, &admin, "two first routes", |p| grew(p, "/time_to_route/count") >= 2).await;
+    assert_eq!(routed["queues"], json!([queue("legal.eu", "batch", 1), queue("tax.us", "standard", 1)]));
+    assert_eq!(routed["open_cases"], 4);
+    assert_eq!(routed["experts"], experts(1, 1, 0, 0, 2, 2, 0));
+    let ada_load = |open: u64, status: &str| {
+        json!({"id": ada.id, "name": "Ada", "tenant_id": t.id, "status": status, "open": open,
+            "max_concurrent": 2, "domains": ["tax.us"]})
+    };
+    assert_eq!(routed["expert_loads"], json!([ada_load(2, "available")]));
+    assert!(grew(&routed, "/counters/assignments") >= 2, "{routed}");
+
+    // A platform-wide expert (no tenant) takes the batch case; the most loaded come first.
+    let op = operator_key(&app).await;
+    let grace = api.expert(&op, "Grace", &["legal.eu"], 3).await;
+    api.until_status(&t.key, &batch, "routed", Some(&grace.id)).await;
+    let both = routing(&app, &admin).await;
+    assert_eq!(both["queues"], json!([queue("tax.us", "standard", 1)]));
+    assert_eq!(both["experts"], experts(2, 2, 0, 0, 3, 5, 2));
+    let grace_load = json!({"id": grace.id, "name": "Grace", "tenant_id": null, "status": "available",
+        "open": 1, "max_concurrent": 3, "domains": ["legal.eu"]});
+    assert_eq!(both["expert_loads"], json!([ada_load(2, "available"), grace_load]));
+
+    // Ada resolves one: the freed slot takes the standard case; the queues are empty.
+    api.resolve(&ada.token, &urgent[0]).await;
+    api.until_status(&t.key, &standard, "routed", Some(&ada.id)).await;
+    let resolved =
+        routing_until(&app, &admin, "four first routes", |p| grew(p, "/time_to_route/count") >= 4).await;
+    assert_eq!(resolved["queues"], json!([]));
+    assert_eq!(resolved["open_cases"], 3);
+    assert_eq!(resolved["experts"], experts(2, 2, 0, 0, 3, 5, 2));
+    assert_eq!(resolved["expert_loads"][0], ada_load(2, "available"));
+    assert!(grew(&resolved, "/resolution_time/count") >= 1, "{before} → {resolved}");
+    assert!(grew(&resolved, "/counters/resolved") >= 1, "{resolved}");
+    assert!(grew(&resolved, "/counters/assignments") >= 4, "{resolved}");
+
+    // A busy expert keeps its cases but offers no capacity.
+    api.patch_expert(&t.key, &ada.id, json!({"status": "busy"})).await;
+    let busy = routing_until(&app, &admin, "Ada busy", |p| p["experts"]["busy"] == 1).await;
+    assert_eq!(busy["experts"], experts(2, 1, 1, 0, 3, 3, 2));
+    assert_eq!(busy["expert_loads"][0], ada_load(2, "busy"));
+
+    // The figures are the ones `/metrics` shows: a scrape between two pictures lies between them.
+    let first = routing(&app, &admin).await;
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let second = routing(&app, &admin).await;
+    for (sample, pointer) in [
+        ("switchboard_routing_time_to_route_seconds_count", "/time_to_route/count"),
+        ("switchboard_escalation_resolution_seconds_count", "/resolution_time/count"),
+        ("switchboard_escalations_created_total", "/counters/created"),
+        ("switchboard_escalations_resolved_total", "/counters/resolved"),
+        ("switchboard_routing_assignments_total", "/counters/assignments"),
+    ] {
+        let m = scraped(&text, sample);
+        assert!(u(&first, pointer) <= m && m <= u(&second, pointer), "{sample} {m}: {first} / {second}");
+    }
+}
+
+// ---- webhooks ------------------------------------------------------------------
+
+const WEBHOOKS: &str = "/api/monitoring/webhooks";
+
+/// The webhook picture at `query`, with its shape checked.
+async fn webhooks(app: &common::TestApp, admin: &str, query: &str) -> Value {
+    let p = ok(app, admin, &format!("{WEBHOOKS}{query}")).await;
+    assert_eq!(keys(&p), sorted(&WEBHOOKS_KEYS), "{p}");
+    assert_eq!(keys(&p["counts"]), sorted(&["pending", "retrying", "delivered", "failed"]), "{p}");
+    for d in p["deliveries"].as_array().unwrap() {
+        assert_eq!(keys(d), sorted(&DELIVERY_KEYS), "no payload, no secret: {d}");
+    }
+    for c in p["circuits"].as_array().unwrap() {
+        assert_eq!(keys(c), sorted(&CIRCUIT_KEYS), "{c}");
+    }
+    p
+}
+
+fn delivery_ids(p: &Value) -> Vec<String> {
+    p["deliveries"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[actix_web::test]
+async fn the_webhook_picture_shows_every_delivery_with_its_retry_state() {
+    let failing = Receiver::start(Behaviour::Always(500));
+    let accepting = Receiver::start(Behaviour::Ok);
+    let app = app_with(&[
+        ("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "true"),
+        // One retry, an hour after the first failure: the failing delivery stays `retrying`.
+        ("SWITCHBOARD_WEBHOOK_RETRY_SCHEDULE", "1h"),
+        ("SWITCHBOARD_SLA_STANDARD", "300ms"),
+    ])
+    .await;
+    let admin = common::sign_in(&app, ADMIN).await;
+    let empty = webhooks(&app, &admin, "").await;
+    assert_eq!(empty["counts"], json!({"pending": 0, "retrying": 0, "delivered": 0, "failed": 0}));
+    assert_eq!((&empty["deliveries"], &empty["circuits"]), (&json!([]), &json!([])));
+
+    // Two cases expire with no expert: each `callback_url` is owed `escalation.expired`.
+    let api = Api::of(&app);
+    let t = api.register("Hooked").await;
+    let expiring =
+        |url: String| json!({"domain": "tax.us", "query": "Is this deductible?", "callback_url": url});
+    let delivered_case =
+        api.create(&t.key, expiring(accepting.url("/hook"))).await["id"].as_str().unwrap().to_string();
+    accepting.until(Duration::from_secs(10), "the expiry delivery", |r| !r.is_empty()).await;
+    let retrying_case =
+        api.create(&t.key, expiring(failing.url("/hook"))).await["id"].as_str().unwrap().to_string();
+    failing.until(Duration::from_secs(10), "the first attempt", |r| !r.is_empty()).await;
+
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let all = loop {
+        let p = webhooks(&app, &admin, "").await;
+        if p["counts"] == json!({"pending": 0, "retrying": 1, "delivered": 1, "failed": 0}) {
+            break p;
+        }
+        assert!(std::time::Instant::now() < end, "never one retrying and one delivered: {p}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    let list = all["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{all}");
+    // Newest first: the failing case expired after the other's delivery.
+    let (retrying, delivered) = (&list[0], &list[1]);
+    assert_eq!(retrying["escalation_id"], retrying_case.as_str(), "{all}");
+    assert_eq!(delivered["escalation_id"], delivered_case.as_str(), "{all}");
+    assert!(time_ms(&retrying["created_at"]) >= time_ms(&delivered["created_at"]), "{all}");
+    for d in list {
+        assert!(d["id"].as_str().unwrap().starts_with("msg_"), "{d}");
+        assert_eq!((&d["tenant_id"], &d["subscription_id"]), (&json!(t.id), &Value::Null), "{d}");
+        assert_eq!(d["event"], "escalation.expired", "{d}");
+        assert_eq!(d["attempts"], 1, "{d}");
+    }
+    assert_eq!(retrying["url"], failing.url("/hook"));
+    assert_eq!(retrying["status"], "retrying");
+    assert_eq!(retrying["last_status_code"], 500);
+    assert!(retrying["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{retrying}");
+    assert_eq!(retrying["delivered_at"], Value::Null);
+    let due_in = time_ms(&retrying["next_attempt_at"]) - switchboard::store::now_ms();
+    // The schedule's hour plus up to 10% jitter.
+    assert!(due_in > 55 * 60_000 && due_in <= 67 * 60_000, "the retry is an hour away: {retrying}");
+    assert_eq!(delivered["url"], accepting.url("/hook"));
+    assert_eq!(delivered["status"], "delivered");
+    assert_eq!(delivered["last_status_code"], 200);
+    assert_eq!((&delivered["last_error"], &delivered["next_attempt_at"]), (&Value::Null, &Value::Null));
+    assert!(time_ms(&delivered["delivered_at"]) >= time_ms(&delivered["created_at"]), "{delivered}");
+
+    // The failing endpoint's sender holds the retry; one failure leaves its circuit closed.
+    let circuit = all["circuits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["endpoint"] == failing.url("/hook"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no circuit for the failing endpoint: {all}"));
+    assert_eq!(
+        circuit,
+        json!({"endpoint": failing.url("/hook"), "state": "closed", "queued": 0, "in_flight": 0, "scheduled_retries": 1})
+    );
+
+    // Filters: by status, and the newest `limit`; the counts stay over every delivery.
+    let (retrying_id, delivered_id) = (retrying["id"].as_str().unwrap(), delivered["id"].as_str().unwrap());
+    for (query, expected) in [
+        ("?status=retrying", vec![retrying_id]),
+        ("?status=delivered", vec![delivered_id]),
+        ("?status=pending", vec![]),
+        ("?status=failed&limit=500", vec![]),
+        ("?limit=1", vec![retrying_id]),
+        ("?limit=2&status=delivered", vec![delivered_id]),
+        ("?limit=500", vec![retrying_id, delivered_id]),
+    ] {
+        let p = webhooks(&app, &admin, query).await;
+        assert_eq!(delivery_ids(&p), expected, "{query}: {p}");
+        assert_eq!(p["counts"], all["counts"], "{query}");
+    }
+    for bad in [
+        "?status=bogus",
+        "?status=",
+        "?status=RETRYING",
+        "?limit=0",
+        "?limit=-1",
+        "?limit=501",
+        "?limit=ten",
+        "?limit=1.5",
+        "?limit=",
+        "?status=retrying&limit=0",
+    ] {
+        refused(&app, Some(admin.as_str()), &format!("{WEBHOOKS}{bad}"), StatusCode::BAD_REQUEST).await;
+    }
+
+    // What the operator console calls: the same picture, `limit` clamped, a bad status refused.
+    use switchboard::http::platform::monitoring::webhook_picture;
+    let direct = webhook_picture(&app.state, Some("retrying"), 0).await.unwrap();
+    assert_eq!(direct.deliveries.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec![retrying_id]);
+    assert_eq!(webhook_picture(&app.state, None, 10_000).await.unwrap().deliveries.len(), 2);
+    assert!(matches!(
+        webhook_picture(&app.state, Some("lost"), 50).await,
+        Err(switchboard::error::AppError::BadRequest(_))
+    ));
 }

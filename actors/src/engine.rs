@@ -14,6 +14,7 @@ use crate::model::{
 use crate::persistence::{Change, PersistError};
 use crate::quality_gate::{CompiledSchema, GateError};
 use crate::records::{EscalationRecord, ExpertRecord, Feedback, IdempotencyRecord, QuotaCheck};
+use crate::routing::{ExpertLoad, ExpertTotals};
 
 /// Told about a case's start and end, inside and after the transaction that
 /// commits it: the webhook engine persists its deliveries in that same
@@ -246,16 +247,25 @@ pub struct Restore {
     pub cases: Vec<(EscalationRecord, Option<Arc<CompiledSchema>>)>,
 }
 
-/// Queue depth per (domain, priority) and the router's sizes.
+/// The router's live picture, for monitoring: queue depth per (domain,
+/// priority), its sizes, expert totals and the `loads` most loaded experts.
+/// Costs the supervisor one pass over its experts.
 #[derive(Message)]
 #[rtype(result = "RoutingSnapshot")]
-pub struct ReadRouting;
+pub struct ReadRouting {
+    pub loads: usize,
+}
 
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct RoutingSnapshot {
+    /// Non-zero depths, by domain, then priority (most urgent first).
     pub queue_depths: Vec<(String, &'static str, usize)>,
     pub experts: usize,
+    /// Cases the router holds: queued and assigned.
     pub open_cases: usize,
+    pub expert_totals: ExpertTotals,
+    /// Most open cases first, then by id.
+    pub expert_loads: Vec<ExpertLoad>,
 }
 
 /// Messages an engine actor queues before `send` waits (`do_send` never waits).

@@ -266,7 +266,7 @@ impl Handler<ToExpert> for RoutingSupervisor {
 impl Handler<ReadRouting> for RoutingSupervisor {
     type Result = MessageResult<ReadRouting>;
 
-    fn handle(&mut self, _: ReadRouting, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ReadRouting, _: &mut Self::Context) -> Self::Result {
         let _t = SUPERVISOR.handling("ReadRouting");
         let (experts, open_cases) = self.router.sizes();
         MessageResult(RoutingSnapshot {
@@ -278,6 +278,8 @@ impl Handler<ReadRouting> for RoutingSupervisor {
                 .collect(),
             experts,
             open_cases,
+            expert_totals: self.router.expert_totals(),
+            expert_loads: self.router.expert_loads(msg.loads),
         })
     }
 }

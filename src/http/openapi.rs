@@ -368,6 +368,8 @@ impl Modify for SecuritySchemes {
         platform::channels::update,
         platform::channels::remove,
         platform::monitoring::actors,
+        platform::monitoring::routing,
+        platform::monitoring::webhooks,
         platform::monitoring::dashboard,
         platform::monitoring::health,
         platform::monitoring::usage,
@@ -408,7 +410,7 @@ impl Modify for SecuritySchemes {
         (name = "platform: users", description = "Platform API: users (super-admin)"),
         (name = "platform: tenants", description = "Platform API: tenants"),
         (name = "platform: members", description = "Platform API: tenant members and roles"),
-        (name = "platform: monitoring", description = "Platform API: the fleet's health, usage, audit log and resources"),
+        (name = "platform: monitoring", description = "Platform API: the fleet's health, usage, audit log and resources; the routing picture and webhook deliveries"),
         (name = "platform: channels", description = "Platform API: a tenant's messaging channels; sensitive config fields sealed at rest"),
         (name = "platform: containers", description = "Platform API: a tenant's container — lifecycle, status, logs, pairing, exec"),
     )

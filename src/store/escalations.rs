@@ -1,7 +1,10 @@
 //! SQL of the Escalation API's aggregates: `escalations`, `experts` and
 //! `idempotency_keys`. Writes come from the actors as `Change`s (see
 //! `events.rs`, the `Persistence` impl); reads serve lists, closed cases, the
-//! portal's token lookup, usage figures and the start-up rebuild.
+//! portal's token lookup, usage figures, monitoring's expert names and the
+//! start-up rebuild.
+
+use std::collections::HashMap;
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -578,6 +581,23 @@ impl Store {
     /// Every expert, for the start-up rebuild.
     pub async fn all_experts(&self) -> Result<Vec<ExpertRow>, StoreError> {
         self.read(move |conn| Ok(experts::table.select(ExpertRow::as_select()).load(conn)?)).await
+    }
+
+    /// The names of these experts (a page of monitoring's most loaded ones);
+    /// an id with no row is left out.
+    pub async fn expert_names(&self, ids: Vec<ExpertId>) -> Result<HashMap<ExpertId, String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.read(move |conn| {
+            let ids: Vec<String> = ids.iter().map(ExpertId::to_string).collect();
+            let rows: Vec<(String, String)> = experts::table
+                .filter(experts::id.eq_any(ids))
+                .select((experts::id, experts::name))
+                .load(conn)?;
+            Ok(rows.into_iter().filter_map(|(id, name)| Some((id.parse().ok()?, name))).collect())
+        })
+        .await
     }
 
     /// Experts of `tenants` (the caller's and the operator's), best quality

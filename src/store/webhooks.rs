@@ -1,6 +1,7 @@
 //! SQL of the webhook engine: `webhooks` (the Agent API's subscriptions) and
 //! `webhook_deliveries` (every event owed to a URL). Deliveries are written by
 //! the actors as `Change`s; subscriptions by the `/v1/webhooks` handlers.
+//! Monitoring reads deliveries across tenants (counts, the newest ones).
 
 use diesel::prelude::*;
 use switchboard_actors::model::{EscalationId, TenantId};
@@ -119,6 +120,25 @@ pub fn update_delivery(d: &DeliveryRecord) -> Write {
     })
 }
 
+/// A delivery as monitoring lists it: everything but its payload.
+#[derive(Queryable, Selectable, Debug, Clone, PartialEq)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct DeliveryListing {
+    pub id: String,
+    pub tenant_id: String,
+    pub escalation_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub event: String,
+    pub url: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub created_at: i64,
+}
+
 /// A `/v1/webhooks` subscription as stored: its secret sealed.
 #[derive(Queryable, Selectable, Insertable, Debug, Clone, PartialEq)]
 #[diesel(table_name = webhooks)]
@@ -162,6 +182,44 @@ impl Store {
                 .select(DeliveryRow::as_select())
                 .load(conn)?;
             rows.into_iter().map(DeliveryRecord::try_from).collect()
+        })
+        .await
+    }
+
+    /// How many deliveries of every tenant are in each status; a status
+    /// with none is absent.
+    pub async fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
+        self.read(move |conn| {
+            let rows: Vec<(String, i64)> = webhook_deliveries::table
+                .group_by(webhook_deliveries::status)
+                .select((webhook_deliveries::status, diesel::dsl::count_star()))
+                .load(conn)?;
+            rows.into_iter()
+                .map(|(status, n)| {
+                    DeliveryStatus::parse(&status)
+                        .map(|s| (s, n))
+                        .ok_or_else(|| StoreError::Query(format!("a webhook delivery has status {status:?}")))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// The newest `limit` deliveries of every tenant (ids are time-ordered,
+    /// so they break ties the same way), optionally of one status.
+    pub async fn newest_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryListing>, StoreError> {
+        self.read(move |conn| {
+            let mut q = webhook_deliveries::table.select(DeliveryListing::as_select()).into_boxed();
+            if let Some(s) = status {
+                q = q.filter(webhook_deliveries::status.eq(s.as_str()));
+            }
+            Ok(q.order((webhook_deliveries::created_at.desc(), webhook_deliveries::id.desc()))
+                .limit(limit)
+                .load(conn)?)
         })
         .await
     }

@@ -60,6 +60,35 @@ pub struct Assignment {
     pub expert: ExpertId,
 }
 
+/// One expert's load as the router holds it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpertLoad {
+    pub id: ExpertId,
+    pub owner: Owner,
+    /// Sorted, without duplicates.
+    pub domains: Vec<Domain>,
+    pub status: ExpertStatus,
+    /// Cases counted against it: routed to it or in its review.
+    pub open: u32,
+    pub max_concurrent: u32,
+}
+
+/// Totals over every expert the router knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpertTotals {
+    pub total: usize,
+    pub available: usize,
+    pub busy: usize,
+    pub offline: usize,
+    /// Cases assigned now, whatever the expert's status: the sum of `open`.
+    pub open: u64,
+    /// The sum of `max_concurrent` over `available` experts.
+    pub capacity: u64,
+    /// Cases `available` experts could take now: the sum of their
+    /// `max_concurrent - open` (never below 0 for one expert).
+    pub free: u64,
+}
+
 mod router;
 
 pub use router::Router;

@@ -436,6 +436,50 @@ impl Router {
         (self.experts.len(), self.cases.len())
     }
 
+    /// Experts per status, cases assigned and the capacity of available
+    /// experts (see [`ExpertTotals`]). O(experts): for monitoring, not routing.
+    pub fn expert_totals(&self) -> ExpertTotals {
+        let mut t = ExpertTotals { total: self.experts.len(), ..ExpertTotals::default() };
+        for e in self.experts.values() {
+            t.open += u64::from(e.open);
+            match e.status {
+                ExpertStatus::Available => {
+                    t.available += 1;
+                    t.capacity += u64::from(e.max_concurrent);
+                    t.free += u64::from(e.max_concurrent.saturating_sub(e.open));
+                }
+                ExpertStatus::Busy => t.busy += 1,
+                ExpertStatus::Offline => t.offline += 1,
+            }
+        }
+        t
+    }
+
+    /// The `limit` most loaded experts: most open cases first, then by id.
+    /// O(experts) to choose them, O(limit log limit) to order them.
+    pub fn expert_loads(&self, limit: usize) -> Vec<ExpertLoad> {
+        let mut keys: Vec<(Reverse<u32>, ExpertId)> =
+            self.experts.iter().map(|(id, e)| (Reverse(e.open), *id)).collect();
+        if keys.len() > limit {
+            keys.select_nth_unstable(limit);
+            keys.truncate(limit);
+        }
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|(_, id)| {
+                let e = self.experts.get(&id)?;
+                Some(ExpertLoad {
+                    id,
+                    owner: e.owner.clone(),
+                    domains: e.domains.clone(),
+                    status: e.status,
+                    open: e.open,
+                    max_concurrent: e.max_concurrent,
+                })
+            })
+            .collect()
+    }
+
     /// Routes a case the router does not hold: to the best eligible expert
     /// with room, or into its queues.
     fn place(&mut self, ticket: CaseTicket, excluded: BTreeSet<ExpertId>) -> Option<Assignment> {

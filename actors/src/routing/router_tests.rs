@@ -512,6 +512,67 @@ fn queue_depths_and_sizes_are_counted() {
 }
 
 #[test]
+fn expert_loads_list_the_most_loaded_first_and_totals_count_every_status() {
+    let mut two = of_tenant(2, "t1", &["tax.us", "legal.eu", "tax.us"]);
+    two.max_concurrent = 3;
+    let mut three = platform(3, &["tax.us"]);
+    three.max_concurrent = 2;
+    let mut busy = platform(4, &["health.rcm"]);
+    busy.status = ExpertStatus::Busy;
+    busy.max_concurrent = 5;
+    let mut offline = platform(5, &["health.rcm"]);
+    offline.status = ExpertStatus::Offline;
+    let mut r = router_with(vec![platform(1, &["finance.fx"]), two, three, busy, offline]);
+    assert_eq!(r.expert_totals().open, 0);
+    // The best-ranked expert with room takes each case: quality ties, so fewest open, then idle longest.
+    for n in 1..=4 {
+        assert!(r.submit(case(n, "t1", "tax.us"), vec![]).is_some());
+    }
+    assert_eq!((r.open_count(xid(2)), r.open_count(xid(3))), (2, 2));
+    // A busy expert keeps the case restored to it.
+    r.submit(case(5, "t1", "health.rcm"), vec![]);
+    assert_eq!(r.restore_assigned(case(5, "t1", "health.rcm"), xid(4), vec![]), None);
+
+    let load = |id: u128, open: u32| {
+        let e = r.expert_loads(10).into_iter().find(|l| l.id == xid(id)).unwrap();
+        assert_eq!(e.open, open);
+        e
+    };
+    let two = load(2, 2);
+    assert_eq!(two.owner, Owner::Tenant(tenant("t1")));
+    assert_eq!(two.domains, vec![dom("legal.eu"), dom("tax.us")], "sorted, without duplicates");
+    assert_eq!((two.status, two.max_concurrent), (ExpertStatus::Available, 3));
+    assert_eq!(load(4, 1).status, ExpertStatus::Busy);
+
+    let order: Vec<(ExpertId, u32)> = r.expert_loads(10).iter().map(|l| (l.id, l.open)).collect();
+    assert_eq!(order, vec![(xid(2), 2), (xid(3), 2), (xid(4), 1), (xid(1), 0), (xid(5), 0)]);
+    let top: Vec<ExpertId> = r.expert_loads(3).iter().map(|l| l.id).collect();
+    assert_eq!(top, vec![xid(2), xid(3), xid(4)]);
+    assert!(r.expert_loads(0).is_empty());
+
+    assert_eq!(
+        r.expert_totals(),
+        ExpertTotals {
+            total: 5,
+            available: 3,
+            busy: 1,
+            offline: 1,
+            open: 5,
+            capacity: 1 + 3 + 2,
+            free: 1 + 1,
+        }
+    );
+    // Lowering `max_concurrent` below the open count keeps the cases and frees nothing.
+    let mut lowered = of_tenant(2, "t1", &["tax.us"]);
+    lowered.max_concurrent = 1;
+    assert!(r.upsert_expert(lowered).is_empty());
+    assert_eq!(r.expert_totals().free, 1);
+    assert_eq!(r.expert_totals().capacity, 1 + 1 + 2);
+    assert!(Router::new().expert_loads(100).is_empty());
+    assert_eq!(Router::new().expert_totals(), ExpertTotals::default());
+}
+
+#[test]
 fn quality_is_clamped_and_nan_is_the_prior() {
     assert_eq!(quality_micros(None), 500_000);
     assert_eq!(quality_micros(Some(f64::NAN)), 500_000);
