@@ -146,6 +146,13 @@ impl AppError {
     pub fn render(&self, surface: Surface, request_id: &str) -> HttpResponse {
         let status = self.status();
         let message = self.public_message();
+        if surface == Surface::Browser {
+            let mut builder = HttpResponse::build(status);
+            if let AppError::RateLimited { retry_after_secs, .. } = self {
+                builder.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            return crate::http::ui::error_page(builder, status, &message, request_id);
+        }
         let body = match surface {
             Surface::Escalation => {
                 let mut body = json!({ "detail": message });
@@ -158,7 +165,7 @@ impl AppError {
                 "success": false,
                 "error": { "code": self.agent_code(), "message": message, "requestId": request_id },
             }),
-            Surface::Platform | Surface::Operator => {
+            Surface::Platform | Surface::Operator | Surface::Browser => {
                 let mut body = json!({ "error": message });
                 if let Some(errors) = self.field_errors() {
                     body["errors"] = json!(errors);
@@ -199,6 +206,8 @@ pub enum Surface {
     Platform,
     /// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`
     Operator,
+    /// `/portal`, `/console` and their files under `/ui`: HTML pages for people.
+    Browser,
 }
 
 impl Surface {
@@ -210,6 +219,8 @@ impl Surface {
             Surface::Agent
         } else if under(path, "/api") {
             Surface::Platform
+        } else if under(path, "/portal") || under(path, "/console") || under(path, "/ui") {
+            Surface::Browser
         } else if matches!(path, "/healthz" | "/readyz" | "/metrics" | "/openapi.json")
             || under(path, "/docs")
         {
@@ -225,6 +236,7 @@ impl Surface {
             Surface::Agent => "agent",
             Surface::Platform => "platform",
             Surface::Operator => "operator",
+            Surface::Browser => "browser",
         }
     }
 }
@@ -244,6 +256,10 @@ mod tests {
         assert_eq!(Surface::of_path("/healthz"), Surface::Operator);
         assert_eq!(Surface::of_path("/docs/index.css"), Surface::Operator);
         assert_eq!(Surface::of_path("/nope"), Surface::Escalation);
+        assert_eq!(Surface::of_path("/portal"), Surface::Browser);
+        assert_eq!(Surface::of_path("/console/tenants"), Surface::Browser);
+        assert_eq!(Surface::of_path("/ui/app.css"), Surface::Browser);
+        assert_eq!(Surface::of_path("/portals"), Surface::Escalation);
     }
 
     #[test]

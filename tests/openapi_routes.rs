@@ -90,6 +90,24 @@ async fn the_document_and_the_router_have_the_same_routes() {
     for route in &not_operations {
         assert!(routes.contains(route), "{route:?} is no longer mounted; drop it from the exceptions");
     }
+    // The pages for people (src/http/ui/) answer HTML, not API operations:
+    // all of them live under /portal, /console and /ui, and none is in the document.
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join("http").join("ui");
+    let mut pages = BTreeSet::new();
+    for entry in std::fs::read_dir(&ui).unwrap() {
+        pages.extend(mounted_in(&entry.unwrap().path(), ""));
+    }
+    assert!(pages.len() >= 20, "the scan found the pages: {pages:?}");
+    for (method, path) in &pages {
+        assert!(
+            ["/portal", "/console", "/ui/"].iter().any(|p| path.starts_with(p)),
+            "{method} {path} is a page outside /portal, /console and /ui"
+        );
+        assert!(
+            !documented.contains(&(method.clone(), path.clone())),
+            "{method} {path} is a page, not an operation"
+        );
+    }
     let routes: BTreeSet<_> = routes.difference(&not_operations).cloned().collect();
     let undocumented: Vec<_> = routes.difference(&documented).collect();
     let unmounted: Vec<_> = documented.difference(&routes).collect();

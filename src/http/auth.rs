@@ -145,21 +145,29 @@ impl FromRequest for Session {
                 .ok_or_else(|| {
                     AppError::Unauthorized("JWT required: send Authorization: Bearer <token>".into())
                 })?;
-            // One answer for every token that is not good, whatever the reason,
-            // so that nobody learns from it that a token was once valid (revoked,
-            // user deleted) or how close a forgery came. Only expiry is told
-            // apart: it is written in the token for anyone to read.
-            let invalid = || AppError::Unauthorized(INVALID_TOKEN.into());
-            let claims = state.identity.jwt.verify(token).map_err(|e| match e {
-                JwtError::Expired => AppError::Unauthorized(format!("{INVALID_TOKEN}: {e}")),
-                _ => invalid(),
-            })?;
-            if state.store.jwt_revoked(&claims.jti).await? {
-                return Err(invalid());
-            }
-            let user = state.store.user(&claims.sub).await?.ok_or_else(invalid)?;
-            Ok(Session { user, jti: claims.jti, expires_at_ms: claims.exp * 1000 })
+            Session::from_token(&state, token).await
         })
+    }
+}
+
+impl Session {
+    /// The session a JWT stands for, wherever it was carried (the header, or
+    /// the operator console's cookie).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Session, AppError> {
+        // One answer for every token that is not good, whatever the reason,
+        // so that nobody learns from it that a token was once valid (revoked,
+        // user deleted) or how close a forgery came. Only expiry is told
+        // apart: it is written in the token for anyone to read.
+        let invalid = || AppError::Unauthorized(INVALID_TOKEN.into());
+        let claims = state.identity.jwt.verify(token).map_err(|e| match e {
+            JwtError::Expired => AppError::Unauthorized(format!("{INVALID_TOKEN}: {e}")),
+            _ => invalid(),
+        })?;
+        if state.store.jwt_revoked(&claims.jti).await? {
+            return Err(invalid());
+        }
+        let user = state.store.user(&claims.sub).await?.ok_or_else(invalid)?;
+        Ok(Session { user, jti: claims.jti, expires_at_ms: claims.exp * 1000 })
     }
 }
 
@@ -234,14 +242,22 @@ impl FromRequest for ExpertToken {
             let presented = header(&req, "x-expert-token").ok_or_else(|| {
                 AppError::Unauthorized("Missing expert token: send it in the X-Expert-Token header".into())
             })?;
-            if !presented.starts_with(EXPERT_TOKEN_PREFIX) || presented.len() > 200 {
-                return Err(AppError::Unauthorized("Invalid expert token".into()));
-            }
-            // Looked up by its SHA-256: the comparison never touches the token itself.
-            match state.store.expert_by_token_hash(tokens::sha256_hex(presented)).await? {
-                Some(expert) => Ok(ExpertToken { expert }),
-                None => Err(AppError::Unauthorized("Invalid expert token".into())),
-            }
+            ExpertToken::from_token(&state, presented).await
         })
+    }
+}
+
+impl ExpertToken {
+    /// The expert a token belongs to, wherever it was carried (the header, or
+    /// the expert portal's cookie).
+    pub async fn from_token(state: &AppState, presented: &str) -> Result<ExpertToken, AppError> {
+        if !presented.starts_with(EXPERT_TOKEN_PREFIX) || presented.len() > 200 {
+            return Err(AppError::Unauthorized("Invalid expert token".into()));
+        }
+        // Looked up by its SHA-256: the comparison never touches the token itself.
+        match state.store.expert_by_token_hash(tokens::sha256_hex(presented)).await? {
+            Some(expert) => Ok(ExpertToken { expert }),
+            None => Err(AppError::Unauthorized("Invalid expert token".into())),
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod operator;
 pub mod platform;
+pub mod ui;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(operator::configure)
     .service(web::scope("/v1").configure(agent::configure))
     .service(web::scope("/api").configure(platform::configure))
+    .configure(ui::configure)
     .configure(escalation::configure)
     .default_service(web::to(not_found));
 }

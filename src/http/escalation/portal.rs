@@ -8,7 +8,8 @@ use serde_json::Value;
 use switchboard_actors::engine::{
     Caller, CaseCommand, DeclineInput, ExpertCommand, ExpertPatch, ResolveInput,
 };
-use switchboard_actors::model::{DeclineReason, ExpertId};
+use switchboard_actors::model::{DeclineReason, EscalationId, ExpertId};
+use switchboard_actors::records::{EscalationRecord, ExpertRecord};
 use utoipa::{IntoParams, ToSchema};
 
 use super::escalations::{load, parse_id, parse_status, transition};
@@ -67,9 +68,7 @@ pub async fn patch_me(
     token: ExpertToken,
     body: Json<PatchMeRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let id = me(&token)?;
-    let patch = ExpertPatch { status: Some(parse_expert_status(&body.0.status)?), ..Default::default() };
-    let record = state.engine.expert(id, Caller::Expert(id), ExpertCommand::Patch(patch)).await?;
+    let record = set_status(&state, me(&token)?, &body.0.status).await?;
     Ok(HttpResponse::Ok().json(ExpertView::from(&record)))
 }
 
@@ -150,8 +149,7 @@ pub async fn accept(
     path: web::Path<String>,
     _body: OptionalJson<Value>,
 ) -> Result<HttpResponse, AppError> {
-    let id = parse_id(&path)?;
-    let record = transition(&state, id, Caller::Expert(me(&token)?), CaseCommand::Accept, "accepted").await?;
+    let record = accept_case(&state, me(&token)?, parse_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(EscalationDetail::from(&record)))
 }
 
@@ -206,40 +204,7 @@ pub async fn resolve(
     body: Json<ResolveRequest>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&path)?;
-    let body = body.0;
-    let mut missing = Vec::new();
-    if body.answer.is_none() {
-        missing.push(FieldError { path: "/answer".into(), message: "answer is required".into() });
-    }
-    if body.confidence.is_none() {
-        missing.push(FieldError {
-            path: "/confidence".into(),
-            message: "confidence is required (0 to 1)".into(),
-        });
-    }
-    if !missing.is_empty() {
-        return Err(AppError::Unprocessable {
-            message: "the resolution is incomplete".into(),
-            errors: missing,
-        });
-    }
-    let text = |v: Option<String>, max: usize, field: &str| -> Result<Option<String>, AppError> {
-        match v {
-            Some(s) if s.chars().count() > max => {
-                Err(AppError::BadRequest(format!("{field} is longer than {max} characters")))
-            }
-            other => Ok(other),
-        }
-    };
-    let input = ResolveInput {
-        answer: body.answer.unwrap_or(Value::Null),
-        confidence: body.confidence,
-        reasoning: text(body.reasoning, 100_000, "reasoning")?,
-        source_candidate_id: text(body.source_candidate_id, 100, "source_candidate_id")?,
-        candidate_action: text(body.candidate_action, 100, "candidate_action")?,
-    };
-    let record =
-        transition(&state, id, Caller::Expert(me(&token)?), CaseCommand::Resolve(input), "resolved").await?;
+    let record = resolve_case(&state, me(&token)?, id, body.0).await?;
     Ok(HttpResponse::Ok().json(EscalationDetail::from(&record)))
 }
 
@@ -281,7 +246,76 @@ pub async fn decline(
     body: Json<DeclineRequest>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&path)?;
-    let body = body.0;
+    let record = decline_case(&state, me(&token)?, id, body.0).await?;
+    Ok(HttpResponse::Ok().json(EscalationDetail::from(&record)))
+}
+
+// ---- what an expert does, for this JSON API and the HTML portal alike ----
+
+/// Sets the expert's own status (`available`, `busy` or `offline`).
+pub async fn set_status(state: &AppState, expert: ExpertId, status: &str) -> Result<ExpertRecord, AppError> {
+    let patch = ExpertPatch { status: Some(parse_expert_status(status)?), ..Default::default() };
+    state.engine.expert(expert, Caller::Expert(expert), ExpertCommand::Patch(patch)).await
+}
+
+/// `routed` → `in_review`.
+pub async fn accept_case(
+    state: &AppState,
+    expert: ExpertId,
+    id: EscalationId,
+) -> Result<EscalationRecord, AppError> {
+    transition(state, id, Caller::Expert(expert), CaseCommand::Accept, "accepted").await
+}
+
+/// Resolves through the Quality Gate: a missing answer or confidence, or an
+/// answer its `output_schema` refuses, is a 422 naming each field.
+pub async fn resolve_case(
+    state: &AppState,
+    expert: ExpertId,
+    id: EscalationId,
+    body: ResolveRequest,
+) -> Result<EscalationRecord, AppError> {
+    let mut missing = Vec::new();
+    if body.answer.is_none() {
+        missing.push(FieldError { path: "/answer".into(), message: "answer is required".into() });
+    }
+    if body.confidence.is_none() {
+        missing.push(FieldError {
+            path: "/confidence".into(),
+            message: "confidence is required (0 to 1)".into(),
+        });
+    }
+    if !missing.is_empty() {
+        return Err(AppError::Unprocessable {
+            message: "the resolution is incomplete".into(),
+            errors: missing,
+        });
+    }
+    let text = |v: Option<String>, max: usize, field: &str| -> Result<Option<String>, AppError> {
+        match v {
+            Some(s) if s.chars().count() > max => {
+                Err(AppError::BadRequest(format!("{field} is longer than {max} characters")))
+            }
+            other => Ok(other),
+        }
+    };
+    let input = ResolveInput {
+        answer: body.answer.unwrap_or(Value::Null),
+        confidence: body.confidence,
+        reasoning: text(body.reasoning, 100_000, "reasoning")?,
+        source_candidate_id: text(body.source_candidate_id, 100, "source_candidate_id")?,
+        candidate_action: text(body.candidate_action, 100, "candidate_action")?,
+    };
+    transition(state, id, Caller::Expert(expert), CaseCommand::Resolve(input), "resolved").await
+}
+
+/// Declines with one of the spec's reasons: the case returns to routing.
+pub async fn decline_case(
+    state: &AppState,
+    expert: ExpertId,
+    id: EscalationId,
+    body: DeclineRequest,
+) -> Result<EscalationRecord, AppError> {
     let reason = DeclineReason::parse(body.reason.trim()).ok_or_else(|| {
         AppError::BadRequest(format!(
             "reason {:?} is not one of need_more_context, out_of_scope, conflict_of_interest, too_busy, other",
@@ -292,9 +326,7 @@ pub async fn decline(
         return Err(AppError::BadRequest("notes is longer than 10000 characters".into()));
     }
     let input = DeclineInput { reason, notes: body.notes, source_candidate_id: body.source_candidate_id };
-    let record =
-        transition(&state, id, Caller::Expert(me(&token)?), CaseCommand::Decline(input), "declined").await?;
-    Ok(HttpResponse::Ok().json(EscalationDetail::from(&record)))
+    transition(state, id, Caller::Expert(expert), CaseCommand::Decline(input), "declined").await
 }
 
 /// Registered before `/experts/{expert_id}` so that `me` is not taken for an id.

@@ -140,6 +140,12 @@ pub async fn me(state: web::Data<AppState>, session: Session) -> Result<HttpResp
     )
 )]
 pub async fn logout(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, AppError> {
+    end_session(&state, &session).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// Revokes the session's token and records the logout (the API and the operator console).
+pub async fn end_session(state: &AppState, session: &Session) -> Result<(), AppError> {
     state
         .store
         .submit(WriteRequest(vec![
@@ -147,7 +153,7 @@ pub async fn logout(state: web::Data<AppState>, session: Session) -> Result<Http
             accounts::audit(Some(&session.user.id), "user.logout", None, json!({})),
         ]))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({})))
+    Ok(())
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

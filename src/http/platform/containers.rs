@@ -85,6 +85,47 @@ async fn manager(state: &AppState, session: &Session, id: &str) -> Result<Tenant
     Ok(access)
 }
 
+/// What an operator can do to a tenant's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Deploy,
+    Restart,
+    Stop,
+}
+
+impl Control {
+    pub fn parse(raw: &str) -> Option<Control> {
+        match raw {
+            "deploy" => Some(Control::Deploy),
+            "restart" => Some(Control::Restart),
+            "stop" => Some(Control::Stop),
+            _ => None,
+        }
+    }
+}
+
+/// Deploys, restarts or stops tenant `id` for a Manager (or a super-admin),
+/// and records it in the audit log. The API and the operator console both come here.
+pub async fn control(state: &AppState, session: &Session, id: &str, what: Control) -> Result<(), AppError> {
+    let access = manager(state, session, id).await?;
+    let tenant = &access.tenant.id;
+    let action = match what {
+        Control::Deploy => {
+            state.agents.deploy(tenant).await?;
+            "tenant.deploy"
+        }
+        Control::Restart => {
+            state.agents.restart(tenant).await?;
+            "tenant.restart"
+        }
+        Control::Stop => {
+            state.agents.stop(tenant).await?;
+            "tenant.stop"
+        }
+    };
+    audit(state, session, action, tenant, json!({})).await
+}
+
 /// Provision and start the container; idempotent while deploying or running.
 #[utoipa::path(post, path = "/api/tenants/{id}/deploy", tag = "platform: containers", security(("bearer" = [])),
     params(("id" = String, Path)),
@@ -96,9 +137,7 @@ pub async fn deploy(
     session: Session,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let access = manager(&state, &session, &id).await?;
-    state.agents.deploy(&access.tenant.id).await?;
-    audit(&state, &session, "tenant.deploy", &access.tenant.id, json!({})).await?;
+    control(&state, &session, &id, Control::Deploy).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -114,9 +153,7 @@ pub async fn restart(
     session: Session,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let access = manager(&state, &session, &id).await?;
-    state.agents.restart(&access.tenant.id).await?;
-    audit(&state, &session, "tenant.restart", &access.tenant.id, json!({})).await?;
+    control(&state, &session, &id, Control::Restart).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -132,9 +169,7 @@ pub async fn stop(
     session: Session,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let access = manager(&state, &session, &id).await?;
-    state.agents.stop(&access.tenant.id).await?;
-    audit(&state, &session, "tenant.stop", &access.tenant.id, json!({})).await?;
+    control(&state, &session, &id, Control::Stop).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

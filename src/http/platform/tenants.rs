@@ -129,8 +129,13 @@ fn initial_config(state: &AppState, body: &CreateTenant) -> Result<String, AppEr
 #[utoipa::path(get, path = "/api/tenants", tag = "platform: tenants", security(("bearer" = [])),
     responses((status = 200, body = [Tenant]), (status = 401, body = crate::http::openapi::PlainError)))]
 pub async fn list(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(visible(&state, &session).await?))
+}
+
+/// The tenants `session` may see (all for a super-admin), with their live container state.
+pub async fn visible(state: &AppState, session: &Session) -> Result<Vec<Tenant>, AppError> {
     let mine = state.store.tenants_of_user(&session.user.id).await?;
-    let tenants: Vec<Tenant> = if session.is_super_admin() {
+    Ok(if session.is_super_admin() {
         let roles: std::collections::HashMap<String, String> =
             mine.into_iter().map(|(m, t)| (t.id, m.role)).collect();
         state
@@ -140,13 +145,12 @@ pub async fn list(state: web::Data<AppState>, session: Session) -> Result<HttpRe
             .into_iter()
             .map(|t| {
                 let role = roles.get(&t.id).cloned();
-                view(&state, t, role)
+                view(state, t, role)
             })
             .collect()
     } else {
-        mine.into_iter().map(|(m, t)| view(&state, t, Some(m.role))).collect()
-    };
-    Ok(HttpResponse::Ok().json(tenants))
+        mine.into_iter().map(|(m, t)| view(state, t, Some(m.role))).collect()
+    })
 }
 
 /// Create a tenant in `draft`; the caller becomes its Owner.
