@@ -239,6 +239,13 @@ pub async fn initialize(state: &AppState) -> Result<(), StartupError> {
 pub const SECONDS_BUCKETS: [f64; 16] =
     [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// The bucket bounds of `switchboard_escalation_resolution_seconds`: people
+/// answer in minutes to hours, beyond the 30 s where the others stop.
+pub const RESOLUTION_BUCKETS: [f64; 16] = [
+    0.1, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+    172800.0,
+];
+
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -249,6 +256,13 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full("switchboard_store_batch_writes".into()), &counts)
+                })
+                // A full name wins over the suffix above.
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("switchboard_escalation_resolution_seconds".into()),
+                        &RESOLUTION_BUCKETS,
+                    )
                 });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),

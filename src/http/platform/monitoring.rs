@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::AppError;
 use crate::http::agent::api_keys::rfc3339;
 use crate::http::auth::{platform_tenant_access, Session};
-use crate::startup::{AppState, SECONDS_BUCKETS};
+use crate::startup::{AppState, RESOLUTION_BUCKETS, SECONDS_BUCKETS};
 use crate::store::monitoring::{AuditFilter, ResourceRow};
 use crate::store::now_ms;
 use crate::store::sessions::HOUR_MS;
@@ -814,7 +814,7 @@ pub async fn routing_picture(state: &AppState) -> Result<RoutingPicture, AppErro
         },
         expert_loads,
         time_to_route: prometheus_histogram(&render, TIME_TO_ROUTE, &SECONDS_BUCKETS),
-        resolution_time: prometheus_histogram(&render, RESOLUTION_TIME, &SECONDS_BUCKETS),
+        resolution_time: prometheus_histogram(&render, RESOLUTION_TIME, &RESOLUTION_BUCKETS),
         counters: RoutingCounters {
             created: counter("switchboard_escalations_created_total"),
             resolved: counter("switchboard_escalations_resolved_total"),

@@ -576,8 +576,9 @@ async fn accept(
 ) -> Result<HttpResponse, AppError> {
     let form = checked_form(&req, &state, &body)?;
     let Some(me) = signed_in(&req, &state).await? else { return Ok(to_login()) };
-    match accept_case(&state, expert_id(&me)?, parse_id(&path)?).await {
-        Ok(_) => Ok(see_other(&format!("/portal/cases/{}", path.as_str()))),
+    let id = parse_id(&path)?;
+    match accept_case(&state, expert_id(&me)?, id).await {
+        Ok(_) => Ok(see_other(&format!("/portal/cases/{id}"))),
         Err(e) => refused(&req, &state, &me, &path, e, form).await,
     }
 }
