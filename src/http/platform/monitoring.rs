@@ -731,12 +731,12 @@ pub struct RoutingCounters {
         "count": 1180,
         "sum_seconds": 214300.5,
         "buckets": [
-            {"le": 0.0001, "count": 0}, {"le": 0.0005, "count": 0}, {"le": 0.001, "count": 0},
-            {"le": 0.0025, "count": 0}, {"le": 0.005, "count": 0}, {"le": 0.01, "count": 0},
-            {"le": 0.025, "count": 0}, {"le": 0.05, "count": 0}, {"le": 0.1, "count": 0},
-            {"le": 0.25, "count": 0}, {"le": 0.5, "count": 0}, {"le": 1.0, "count": 0},
-            {"le": 2.5, "count": 0}, {"le": 5.0, "count": 1}, {"le": 10.0, "count": 3},
-            {"le": 30.0, "count": 12}
+            {"le": 0.1, "count": 0}, {"le": 1.0, "count": 0}, {"le": 5.0, "count": 1},
+            {"le": 15.0, "count": 3}, {"le": 30.0, "count": 12}, {"le": 60.0, "count": 40},
+            {"le": 120.0, "count": 110}, {"le": 300.0, "count": 390}, {"le": 600.0, "count": 720},
+            {"le": 1800.0, "count": 1010}, {"le": 3600.0, "count": 1120}, {"le": 7200.0, "count": 1160},
+            {"le": 14400.0, "count": 1172}, {"le": 28800.0, "count": 1178}, {"le": 86400.0, "count": 1180},
+            {"le": 172800.0, "count": 1180}
         ]
     },
     "counters": {

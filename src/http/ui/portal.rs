@@ -292,18 +292,7 @@ async fn home(
             (recent(&cases))
         }
     };
-    let frame_csrf = csrf.token.clone();
-    let body = frame(
-        &Frame {
-            app: App::Portal,
-            title: "My queue",
-            nav: &NAV,
-            current: "/portal",
-            signed_in: Some((&me.name, &frame_csrf)),
-        },
-        main,
-    );
-    Ok(html_response(HttpResponse::Ok(), &csrf, body))
+    Ok(page(&req, &csrf, StatusCode::OK, Some(&me), "My queue", main))
 }
 
 /// The queue alone, for the page's script to swap in; 401 once signed out.
@@ -524,18 +513,7 @@ fn case_page(
 ) -> HttpResponse {
     let csrf = csrf(req, state);
     let main = case_main(&csrf, record, outcome, now_ms());
-    let title = short(&record.query, 60);
-    let body = frame(
-        &Frame {
-            app: App::Portal,
-            title: &title,
-            nav: &NAV,
-            current: req.path(),
-            signed_in: Some((&me.name, &csrf.token)),
-        },
-        main,
-    );
-    html_response(HttpResponse::build(status), &csrf, body)
+    page(req, &csrf, status, Some(me), &short(&record.query, 60), main)
 }
 
 async fn show_case(
